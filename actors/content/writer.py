@@ -18,7 +18,9 @@ from __future__ import annotations
 import enum
 import errno
 import os
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Callable
 
 import attrs
@@ -41,6 +43,8 @@ from .records import IngestStatus
 from .timestamps import now_ns
 
 READ_CHUNK = 4 << 20  # re-hash of a resumed ingest reads this much at a time
+PARALLEL_MIN = 256 << 10  # writes at least this big are hashed while written
+WRITE_THREADS = 4  # pool threads doing os.write for all writers of the process
 UPDATED_AT_INTERVAL = 1.0  # seconds between ``updatedat`` rewrites while writing
 BLOB_MODE = 0o444
 
@@ -124,20 +128,10 @@ class Writer:
         view = memoryview(data)
         if view.format != "B" or view.ndim != 1:
             view = view.cast("B")
-        fd, hasher, total = self._fd, self._hasher, len(view)
-        done = 0
-        try:
-            while done < total:
-                n = os.write(fd, view[done:])
-                # Hash exactly what reached the file, so offset and digest
-                # stay consistent even if a later write fails.
-                hasher.update(view[done : done + n])
-                done += n
-        except OSError as exc:
-            raise _os_error(self._ref, "write", exc) from exc
-        finally:
-            self._offset += done
-            self._touch()
+        if len(view) >= PARALLEL_MIN:
+            done = self._write_and_hash_in_parallel(view)
+        else:
+            done = self._write_then_hash(view)
         return done
 
     def write_at(self, offset: int, data: bytes | bytearray | memoryview) -> int:
@@ -226,6 +220,43 @@ class Writer:
                 f"ref {self._ref!r}: cannot {action} a {self._state.value} writer"
             )
 
+    def _write_then_hash(self, view: memoryview) -> int:
+        fd, hasher, total = self._fd, self._hasher, len(view)
+        done = 0
+        try:
+            while done < total:
+                n = os.write(fd, view[done:])
+                # Hash exactly what reached the file, so offset and digest
+                # stay consistent even if a later write fails.
+                hasher.update(view[done : done + n])
+                done += n
+        except OSError as exc:
+            raise _os_error(self._ref, "write", exc) from exc
+        finally:
+            self._offset += done
+            self._touch()
+        return done
+
+    def _write_and_hash_in_parallel(self, view: memoryview) -> int:
+        # os.write and hashlib both drop the GIL on large buffers: writing in
+        # a pool thread while hashing here roughly doubles ingest throughput.
+        future = _write_pool().submit(_write_all, self._fd, view)
+        try:
+            self._hasher.update(view)
+        finally:
+            done, error = future.result()
+            self._offset += done
+            self._touch()
+        if error is not None:
+            # The hash ran ahead of the file: rebuild it from what is on disk.
+            try:
+                self._hasher = _hash_fd(self._fd, new_hasher(self._hasher.name))
+            except OSError:
+                self.close()
+                raise _os_error(self._ref, "write", error) from error
+            raise _os_error(self._ref, "write", error) from error
+        return done
+
     def _touch(self) -> None:
         self._updated_at = now_ns()
         mono = time.monotonic()
@@ -297,6 +328,29 @@ class Writer:
             self._ingest.remove()
         except OSError as exc:
             raise _os_error(self._ref, "commit", exc) from exc
+
+
+_pool_guard = threading.Lock()
+_pool: ThreadPoolExecutor | None = None
+
+
+def _write_pool() -> ThreadPoolExecutor:
+    global _pool
+    with _pool_guard:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(WRITE_THREADS, thread_name_prefix="content-write")
+        return _pool
+
+
+def _write_all(fd: int, view: memoryview) -> tuple[int, OSError | None]:
+    """Write all of ``view``; return (bytes written, the error that stopped it)."""
+    done = 0
+    try:
+        while done < len(view):
+            done += os.write(fd, view[done:])
+    except OSError as exc:
+        return done, exc
+    return done, None
 
 
 def _fsync_dir(path: str) -> None:
