@@ -1,6 +1,5 @@
 """The local content store backend: blobs and resumable ingests on disk."""
 
-from .digests import Digest, parse_digest
 from .local import LocalStore
 from .reader import ReaderAt, clamp_range
 from .records import BlobInfo, IngestStatus
@@ -8,12 +7,10 @@ from .writer import Writer, WriterState
 
 __all__ = [
     "BlobInfo",
-    "Digest",
     "IngestStatus",
     "LocalStore",
     "ReaderAt",
     "Writer",
     "WriterState",
     "clamp_range",
-    "parse_digest",
 ]

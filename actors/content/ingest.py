@@ -21,7 +21,7 @@ import attrs
 
 from wire.errdefs import InvalidArgument, NotFound
 
-from .digests import parse_digest
+from .digests import validate_digest
 from .records import IngestStatus
 from .timestamps import format_rfc3339_nano, parse_rfc3339_nano
 
@@ -161,7 +161,7 @@ class IngestDir:
         if not text:
             return None
         try:
-            return str(parse_digest(text.strip()))
+            return validate_digest(text.strip())
         except InvalidArgument:
             return None
 

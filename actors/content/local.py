@@ -29,7 +29,7 @@ import attrs
 from wire.errdefs import NotFound
 
 from . import locks
-from .digests import CANONICAL, HEX_LENGTHS, is_hex_name, parse_digest
+from .digests import ALGORITHMS, CANONICAL, is_blob_name, parse_digest, validate_digest
 from .ingest import TMP_PREFIX, IngestDir, ingest_dirname, validate_ref
 from .reader import ReaderAt, clamp_range
 from .records import BlobInfo, IngestStatus
@@ -62,8 +62,8 @@ class LocalStore:
 
     def blob_path(self, digest: str) -> str:
         """Where ``digest`` is (or would be) stored; InvalidArgument if malformed."""
-        parsed = parse_digest(digest)
-        return os.path.join(self.blobs_root, parsed.algorithm, parsed.hex)
+        algorithm, hexpart = parse_digest(digest)
+        return os.path.join(self.blobs_root, algorithm, hexpart)
 
     def exists(self, digest: str) -> bool:
         return os.path.isfile(self.blob_path(digest))
@@ -74,7 +74,7 @@ class LocalStore:
             st = os.stat(path)
         except FileNotFoundError:
             raise NotFound(f"content {digest}: not found") from None
-        return _blob_info(str(parse_digest(digest)), st)
+        return _blob_info(validate_digest(digest), st)
 
     def reader(self, digest: str) -> ReaderAt:
         """Open the blob once; the reader outlives a concurrent delete."""
@@ -93,13 +93,13 @@ class LocalStore:
 
     def walk(self, fn: Callable[[BlobInfo], object]) -> None:
         """Call ``fn`` with the info of every committed blob."""
-        for algorithm in sorted(HEX_LENGTHS):
+        for algorithm in ALGORITHMS:
             try:
                 entries = list(os.scandir(os.path.join(self.blobs_root, algorithm)))
             except FileNotFoundError:
                 continue
             for entry in entries:
-                if not is_hex_name(algorithm, entry.name):
+                if not is_blob_name(algorithm, entry.name):
                     continue
                 try:
                     st = entry.stat(follow_symlinks=False)

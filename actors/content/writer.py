@@ -37,7 +37,7 @@ from wire.errdefs import (
 )
 
 from . import locks
-from .digests import CANONICAL, digest_of, new_hasher, parse_digest
+from .digests import CANONICAL, digest_of, new_hasher, parse_digest, validate_digest
 from .ingest import IngestDir, create_ingest, ingest_dirname, validate_ref
 from .records import IngestStatus
 from .timestamps import now_ns
@@ -166,18 +166,13 @@ class Writer:
         """Move the data into ``blobs/`` and return its digest.
 
         ``size`` <= 0 means "not checked".  ``expected`` defaults to the one
-        given at open.  Mismatch → FailedPrecondition (ingest kept); blob
+        given at open (``None`` or ``""``).  Mismatch → FailedPrecondition (ingest kept); blob
         already present → AlreadyExists (ingest dropped).  Either way, and on
         success, the ref lock is released.
         """
         self._require("commit")
         try:
-            if expected is None:
-                expected = self._expected
-            elif expected:
-                expected = str(parse_digest(expected))
-            else:
-                expected = None
+            expected = validate_digest(expected) if expected else self._expected
             actual = self._finish_data(expected, fsync=fsync)
             if size > 0 and size != self._offset:
                 raise FailedPrecondition(
@@ -293,15 +288,15 @@ class Writer:
             raise Internal(
                 f"ref {self._ref!r}: data file has {written} bytes, writer counted {self._offset}"
             )
-        algorithm = parse_digest(expected).algorithm if expected else self._hasher.name
+        algorithm = parse_digest(expected)[0] if expected else self._hasher.name
         if algorithm == self._hasher.name:
             return digest_of(self._hasher.copy())
         return digest_of(_hash_fd(self._fd, new_hasher(algorithm)))
 
     def _move_into_blobs(self, actual: str, *, fsync: bool) -> None:
-        parsed = parse_digest(actual)
-        blob_dir = os.path.join(self._blobs_root, parsed.algorithm)
-        target = os.path.join(blob_dir, parsed.hex)
+        algorithm, hexpart = parse_digest(actual)
+        blob_dir = os.path.join(self._blobs_root, algorithm)
+        target = os.path.join(blob_dir, hexpart)
         now = now_ns()
         try:
             # Read-only and timed before it gets its public name: a file in
@@ -388,7 +383,7 @@ def open_writer(
     validate_ref(ref)
     if total is not None and (not isinstance(total, int) or total < 0):
         raise InvalidArgument(f"ref {ref!r}: total {total!r} must be a non-negative int")
-    expected = str(parse_digest(expected)) if expected else None
+    expected = validate_digest(expected) if expected else None
     locks.try_lock(lock_root, ref)
     try:
         if expected is not None and blob_exists(expected):
@@ -423,7 +418,7 @@ def _resume(lock_root, blobs_root, ingest_root, ref, total, expected) -> Writer 
         if expected is not None and meta.expected is None:
             ingest.set_expected(expected)
         expected = expected or meta.expected
-        algorithm = parse_digest(expected).algorithm if expected else CANONICAL
+        algorithm = parse_digest(expected)[0] if expected else CANONICAL
         hasher = _hash_fd(fd, new_hasher(algorithm))
         offset = os.lseek(fd, 0, os.SEEK_END)
     except BaseException:
@@ -439,7 +434,7 @@ def _fresh(lock_root, blobs_root, ingest_root, ref, total, expected) -> Writer:
     now = now_ns()
     ingest = create_ingest(ingest_root, ref, total=total, expected=expected, now=now)
     fd = os.open(ingest.data_path, os.O_RDWR)
-    algorithm = parse_digest(expected).algorithm if expected else CANONICAL
+    algorithm = parse_digest(expected)[0] if expected else CANONICAL
     return Writer(
         lock_root, blobs_root, ingest, ref, total, expected, now, fd,
         new_hasher(algorithm), 0, updated_at=now,
