@@ -4,8 +4,8 @@ Every walk starts from an fd of the root and moves one component at a time
 with ``openat(dirfd, name, O_NOFOLLOW | O_DIRECTORY)``.  Symlinks are never
 followed by the kernel: we read them (``readlinkat``) and splice their target
 into the remaining components ourselves, with an absolute target restarting at
-the root and ``..`` popping our own stack of directory fds (clamped at the
-root).  The kernel's ``..`` is never used, so nothing — a symlink, a rename
+the root (as under chroot) and ``..`` popping our own stack of directory fds;
+a relative target climbing above the root is refused.  The kernel's ``..`` is never used, so nothing — a symlink, a rename
 under our feet, a crafted name — can walk us above the root: every fd we hold
 was reached downward from it.  A component swapped for a symlink between our
 ``fstatat`` and ``openat`` makes ``O_NOFOLLOW`` fail and the walk is refused.
@@ -84,9 +84,14 @@ def open_dir_in_root(
             if part in ("", "."):
                 continue
             if part == "..":
-                if len(stack) > 1:
-                    os.close(stack.pop())
-                    real.pop()
+                if len(stack) == 1:
+                    # Names are cleaned before the walk, so only a symlink
+                    # target can climb above the root: refuse it.
+                    raise InvalidArgument(
+                        f"path {name or '/'.join(parts)!r}: symlink leads outside the root"
+                    )
+                os.close(stack.pop())
+                real.pop()
                 continue
             here = stack[-1]
             try:

@@ -238,10 +238,7 @@ class DirSnapshotter(Snapshotter):
                 doomed.append(target)
         for path in doomed:
             log.info("cleanup: removing unowned snapshot storage %s", path)
-            if os.path.isdir(path) and not os.path.islink(path):
-                shutil.rmtree(path)
-            else:
-                os.unlink(path)
+            _remove_tree(path)
 
     def close(self) -> None:
         if self._lock_fd >= 0:
@@ -266,6 +263,22 @@ class DirSnapshotter(Snapshotter):
 
     def _removes_storage(self) -> bool:
         return self.sync_remove
+
+
+def _remove_tree(path: str) -> None:
+    """Delete ``path``; another remover (a concurrent remove) may race us."""
+
+    def missing_is_fine(func, failed, exc_info):
+        if not isinstance(exc_info[1], FileNotFoundError):
+            raise exc_info[1]
+
+    if os.path.isdir(path) and not os.path.islink(path):
+        shutil.rmtree(path, onerror=missing_is_fine)
+    else:
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
 
 
 def _lock_root(root: str) -> int:

@@ -151,7 +151,7 @@ class RegistryClient:
         except trio.TooSlowError:
             raise errdefs.DeadlineExceeded(f"{what}: no reply within {deadline} s") from None
         except (httpx.TransportError, ssl.SSLError, OSError) as e:
-            raise transport_error(host.host, what, e) from e
+            raise transport_error(what, e) from e
         except httpx.TooManyRedirects as e:
             raise errdefs.Unavailable(f"{what}: too many redirects") from e
 

@@ -69,8 +69,20 @@ def status_error(what: str, response: httpx.Response, body: bytes = b"") -> errd
     return errdefs.Unknown(detail)
 
 
-def transport_error(host: str, what: str, exc: Exception) -> errdefs.DockyardError:
+def transport_error(what: str, exc: BaseException) -> errdefs.DockyardError:
     """A typed error for a failure below HTTP (refused, reset, TLS, timeout)."""
     if isinstance(exc, httpx.TimeoutException):
-        return errdefs.DeadlineExceeded(f"{what}: registry {host} timed out: {exc or type(exc).__name__}")
-    return errdefs.Unavailable(f"{what}: registry {host} unreachable: {exc or type(exc).__name__}")
+        return errdefs.DeadlineExceeded(f"{what}: timed out: {_root_cause(exc)}")
+    return errdefs.Unavailable(f"{what}: unreachable: {_root_cause(exc)}")
+
+
+def _root_cause(exc: BaseException) -> str:
+    """The most specific message in the exception chain (httpx often wraps with none)."""
+    seen: list[str] = []
+    current: BaseException | None = exc
+    while current is not None and len(seen) < 8:
+        text = str(current).strip()
+        if text:
+            seen.append(text)
+        current = current.__cause__ or current.__context__
+    return seen[-1] if seen else type(exc).__name__

@@ -1,0 +1,12 @@
+"""The built-in plugins, imported in registration order (which is init order among equals).
+
+Add a plugin by importing its module here; '*'-requiring plugins (introspection,
+the RPC server) are placed after all others whatever their position.
+"""
+
+import actors.events.service  # noqa: F401  io.dockyard.event.v1.exchange
+import actors.metadata.plugin  # noqa: F401  io.dockyard.metadata.v1.sqlite
+import actors.metadata.namespaces  # noqa: F401  io.dockyard.service.v1.namespaces-service
+import actors.introspection  # noqa: F401  version + introspection services
+import actors.server.websocket  # noqa: F401  io.dockyard.server.v1.websocket
+import actors.server.rpc_plugin  # noqa: F401  io.dockyard.server.v1.rpc (serves everything above)

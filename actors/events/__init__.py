@@ -1,0 +1,1 @@
+"""Events: the exchange actor, its filters and its RPC service."""

@@ -1,0 +1,39 @@
+"""The metadata plugin: opens meta.db and hands it, with the event publisher, to services."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import attrs
+
+from actors.plugin import CONTENT, EVENT, METADATA, SNAPSHOTTER, InitContext, plugin
+
+from .db import MetadataDB
+
+
+@attrs.define(eq=False)
+class Metadata:
+    """What services get from the metadata plugin."""
+
+    db: MetadataDB
+    events: Any  # EventsService: publish(namespace, topic, event)
+    content: Any = None  # the backend content store, when a content plugin is loaded
+    snapshotters: dict[str, Any] = attrs.Factory(dict)
+
+    async def aclose(self) -> None:
+        self.db.close()
+
+
+@plugin(METADATA, "sqlite", requires=(CONTENT, EVENT, SNAPSHOTTER))
+async def init_metadata(ic: InitContext) -> Metadata:
+    root = ic.ensure_root()
+    db = MetadataDB(os.path.join(root, "meta.db"))
+    ic.export("path", db.path)
+    content = ic.plugins.get_by_type(CONTENT)
+    return Metadata(
+        db=db,
+        events=ic.plugins.get_single(EVENT),
+        content=next(iter(content.values()), None),
+        snapshotters=ic.plugins.get_by_type(SNAPSHOTTER),
+    )
