@@ -204,7 +204,7 @@ class _CompressingWriter:
         if self.compression is Compression.GZIP:
             self._engine = zlib.compressobj(6, zlib.DEFLATED, 31)
         elif self.compression is Compression.ZSTD:
-            self._engine = zstandard.ZstdCompressor(level=3).compressobj()
+            self._engine = zstandard.ZstdCompressor(level=3, write_checksum=True).compressobj()
 
     def write(self, data: bytes) -> int:
         if self._engine is None:
