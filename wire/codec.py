@@ -21,9 +21,9 @@ poisoned and every further call raises it again (as h11 does).
 
 from __future__ import annotations
 
+from collections import namedtuple
 from typing import Any
 
-import attrs
 import msgpack
 
 from . import errdefs
@@ -37,51 +37,41 @@ class ProtocolError(errdefs.InvalidArgument):
     """The peer broke the framing rules; the connection cannot be used any more."""
 
 
-@attrs.frozen(kw_only=True)
-class Metadata:
-    namespace: str | None = None
-    lease: str | None = None
-    deadline: int | None = None  # absolute, unix nanoseconds
+# Frames are namedtuples, not attrs classes: this module is on the CLI's start-up path,
+# where every import is paid on each command.
+
+
+class Metadata(namedtuple("Metadata", "namespace lease deadline", defaults=(None, None, None))):
+    """Per-request metadata; ``deadline`` is absolute, in unix nanoseconds."""
+
+    __slots__ = ()
 
     def to_wire(self) -> dict:
-        return {k: v for k, v in attrs.asdict(self).items() if v is not None}
+        return {k: v for k, v in zip(self._fields, self) if v is not None}
 
 
-@attrs.frozen(kw_only=True)
-class Request:
-    id: int
-    method: str
-    params: dict
-    meta: Metadata = Metadata()
+class Request(namedtuple("Request", "id method params meta", defaults=(Metadata(),))):
+    __slots__ = ()
 
 
-@attrs.frozen(kw_only=True)
-class Response:
-    id: int
-    error: errdefs.DockyardError | None = None
-    result: Any = None
+class Response(namedtuple("Response", "id error result", defaults=(None, None))):
+    __slots__ = ()
 
 
-@attrs.frozen(kw_only=True)
-class Notification:
-    method: str
-    params: list
+class Notification(namedtuple("Notification", "method params")):
+    __slots__ = ()
 
 
-@attrs.frozen(kw_only=True)
-class StreamItem:
-    id: int
-    item: Any
+class StreamItem(namedtuple("StreamItem", "id item")):
+    __slots__ = ()
 
 
-@attrs.frozen(kw_only=True)
-class StreamEnd:
-    id: int
+class StreamEnd(namedtuple("StreamEnd", "id")):
+    __slots__ = ()
 
 
-@attrs.frozen(kw_only=True)
-class Cancel:
-    id: int
+class Cancel(namedtuple("Cancel", "id")):
+    __slots__ = ()
 
 
 Event = Request | Response | Notification | StreamItem | StreamEnd | Cancel

@@ -1,0 +1,30 @@
+"""``dockyard version``: client and server versions, as ``ctr version`` shows them."""
+
+import platform
+
+CLIENT_VERSION = "0.1.0"
+
+
+def register(sub) -> None:
+    p = sub.add_parser("version", help="print the client and server versions")
+    p.set_defaults(run=run)
+
+
+def run(ctx, args) -> None:
+    server = ctx.call("Version.Version")
+    info = ctx.call("Introspection.Server")
+    if ctx.json:
+        from cli.output import to_json
+
+        to_json({"client": {"version": CLIENT_VERSION, "python": platform.python_version()},
+                 "server": {**server, "uuid": info["uuid"]}})
+        return
+    print("Client:")
+    print(f"  Version:  {CLIENT_VERSION}")
+    print("  Revision: ")
+    print(f"  Python version: {platform.python_version()}")
+    print()
+    print("Server:")
+    print(f"  Version:  {server['version']}")
+    print(f"  Revision: {server['revision']}")
+    print(f"  UUID: {info['uuid']}")

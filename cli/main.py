@@ -1,0 +1,63 @@
+"""``dockyard``: a ctr-style CLI over the daemon's msgpack-RPC socket.
+
+Synchronous and quick to start: nothing on this path imports Trio.  Each command
+module registers its sub-commands; business logic stays in the daemon and in the
+smart-client libraries, never here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from wire import errdefs
+
+from .context import Context
+
+COMMAND_MODULES = (
+    "cli.commands.version",
+    "cli.commands.plugins",
+    "cli.commands.namespaces",
+    "cli.commands.events",
+    "cli.commands.call",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="dockyard", description="Talk to dockyardd, the way ctr talks to containerd.")
+    p.add_argument("--address", "-a", help="daemon socket (env DOCKYARD_ADDRESS, default /run/dockyard/dockyard.sock)")
+    p.add_argument("--namespace", "-n", help="namespace (env DOCKYARD_NAMESPACE, default 'default')")
+    p.add_argument("--timeout", type=float, default=None, help="seconds to wait for each request")
+    p.add_argument("--format", choices=("table", "json"), default="table", help="output format")
+    p.add_argument("--lease", default=None, help="lease that holds what this command creates")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    import importlib
+
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(sub)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    if not getattr(args, "run", None):
+        parser.print_help(sys.stderr)
+        return 2
+    ctx = Context(args)
+    try:
+        code = args.run(ctx, args)
+        return 0 if code is None else code
+    except errdefs.DockyardError as exc:
+        print(f"dockyard: {exc.message}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0
+    finally:
+        ctx.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
