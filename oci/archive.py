@@ -26,7 +26,7 @@ import attrs
 
 from oci import _json, archive_names, mediatypes
 from oci import platforms as _platforms
-from oci._digest import HEX_LENGTH, is_digest, sha256_of
+from oci._digest import ALGORITHMS, is_digest, sha256_of
 from oci._hashing import HashingReader
 from oci.archive_writer import ArchiveWriter
 from oci.descriptor import Descriptor, Platform
@@ -160,7 +160,7 @@ def _member_path(member: tarfile.TarInfo) -> str:
 def _blob_key(path: str) -> tuple[str, str]:
     """(key, algorithm): the digest for ``blobs/<alg>/<hex>``, else the path and sha256."""
     parts = path.split("/")
-    if len(parts) == 3 and parts[0] == "blobs" and parts[1] in HEX_LENGTH:
+    if len(parts) == 3 and parts[0] == "blobs" and parts[1] in ALGORITHMS:
         digest = f"{parts[1]}:{parts[2]}"
         if is_digest(digest):
             return digest, parts[1]
