@@ -59,6 +59,7 @@ async def test_token_auth_push_and_pull_with_credentials(token_registry):
         assert tokens.log[0]["method"] == "POST"
         assert tokens.log[0]["grant_type"] == "password"
         assert tokens.log[0]["user"] == "alice"
+        assert f"repository:{ref.split('/', 1)[1].split(':')[0]}:pull,push" in tokens.log[0]["scopes"]
         _, desc = await Resolver(client).resolve(ref)
         assert desc == image["manifest"][0]
         fetches = client.statistics()["token_fetches"]

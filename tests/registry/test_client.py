@@ -288,3 +288,52 @@ async def test_mirror_from_hosts_toml_serves_another_registry(plain_registry, tm
         with pytest.raises(errdefs.FailedPrecondition, match="push"):
             await Pusher.for_reference(client, name).push_blob(*image["config"])
         # Pushes would go only to the upstream, which does not exist.
+
+
+class Redirector:
+    """A 127.0.0.1 server answering every GET with a 307 to ``target`` (blob storage stand-in)."""
+
+    def __init__(self, target: str) -> None:
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.hits = 0
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                outer.hits += 1
+                self.send_response(307)
+                self.send_header("Location", target)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/layer"
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        self.thread.join(5)
+
+
+async def test_redirects_to_blob_storage_are_followed(client, plain_registry):
+    ref = f"{plain_registry.host}/{unique_repo()}"
+    desc, data = make_image("redirect", layer_size=2000)["layer"]
+    await Pusher.for_reference(client, ref).push_blob(desc, data)
+    redirector = Redirector(f"{plain_registry.url}/v2/{parse(ref).path}/blobs/{desc.digest}")
+    try:
+        via_url = Descriptor(media_type=desc.media_type, digest=desc.digest, size=desc.size,
+                             urls=(redirector.url,))
+        fetcher = Fetcher.for_reference(client, f"{plain_registry.host}/{unique_repo('elsewhere')}")
+        sink = io.BytesIO()
+        await fetch_into(fetcher, via_url, sink.write, offset=500, hasher=hashlib.sha256(data[:500]))
+        assert sink.getvalue() == data[500:]
+        assert redirector.hits == 1
+    finally:
+        redirector.stop()

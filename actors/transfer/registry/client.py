@@ -11,6 +11,7 @@ built on it.
 from __future__ import annotations
 
 import base64
+import contextlib
 import inspect
 import json
 import ssl
@@ -280,16 +281,8 @@ def _display(url: str) -> str:
     return url.split("?", 1)[0]
 
 
-def _deadline(seconds: float | None):
-    return trio.fail_after(seconds) if seconds is not None else _no_deadline()
-
-
-class _no_deadline:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        return None
+def _deadline(seconds: float | None) -> contextlib.AbstractContextManager:
+    return trio.fail_after(seconds) if seconds is not None else contextlib.nullcontext()
 
 
 async def _read_limited(response: httpx.Response, timeout: float) -> bytes:

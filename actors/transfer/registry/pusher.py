@@ -89,6 +89,8 @@ class Pusher:
         what = f"registry {host.host}: upload of {desc.digest} to {self.ref.path}"
         if response.status_code == 201 and mount_from:
             return PushResult.MOUNTED
+        if response.status_code == 404:
+            raise errdefs.NotFound(f"{what}: repository not found")
         if response.status_code != 202:
             raise errdefs.Unknown(f"{what}: start answered HTTP {response.status_code}")
         location = _location(response, what)

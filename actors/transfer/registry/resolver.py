@@ -10,6 +10,7 @@ host; when every host misses, NotFound names the reference.
 from __future__ import annotations
 
 import hashlib
+import json
 
 import attrs
 import httpx
@@ -63,9 +64,12 @@ class Resolver:
             for path in paths:
                 try:
                     desc = await self._resolve_at(host, path, ref)
-                except (errdefs.NotFound, errdefs.Unavailable, errdefs.DeadlineExceeded) as e:
+                except errdefs.NotFound as e:
                     last_error = e
                     continue
+                except (errdefs.Unavailable, errdefs.DeadlineExceeded) as e:
+                    last_error = e
+                    break  # this host is down: try the next one
                 if desc is not None:
                     return str(ref), desc
         if last_error is None or isinstance(last_error, errdefs.NotFound):
@@ -75,7 +79,12 @@ class Resolver:
     async def _resolve_at(self, host: RegistryHost, path: str, ref: Reference) -> Descriptor | None:
         common = dict(scopes=[pull_scope(ref)], headers={"Accept": MANIFEST_ACCEPT},
                       params=repository_query(host, ref), follow_redirects=True)
-        response = await self.client.send(host, "HEAD", path, **common)
+        try:
+            response = await self.client.send(host, "HEAD", path, **common)
+        except errdefs.Unknown as e:
+            if "HTTP 405" not in str(e) and "HTTP 501" not in str(e):
+                raise
+            return await self._resolve_by_get(host, path, ref, common)  # no HEAD support
         if response.status_code == 404:
             return None
         media_type, digest, size = _from_headers(response, ref)
@@ -137,8 +146,6 @@ def _check_size(size: int, ref: Reference) -> None:
 
 
 def _sniff_media_type(body: bytes) -> str:
-    import json
-
     try:
         doc = json.loads(body)
     except ValueError:
