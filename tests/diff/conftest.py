@@ -1,9 +1,14 @@
 import os
 import subprocess
+import sys
 
 import pytest
 
-from diff_helpers import snapshot_outside
+# The helpers sit beside this file; make them importable whether or not
+# tests/ is a package.
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from diff_helpers import snapshot_outside  # noqa: E402
 
 
 @pytest.fixture
