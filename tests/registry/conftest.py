@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from registry_server import (
-    HTPASSWD_BINARY, TokenServer, htpasswd_file, make_server_cert, make_test_ca, registry_available,
-    start_registry,
+from tests.registry.registry_server import (
+    HTPASSWD_BINARY, TEST_USERS, TokenServer, htpasswd_file, make_server_cert, make_test_ca,
+    registry_available, start_registry,
 )
-
-USERS = {"alice": "wonderland"}
 
 
 def _require_registry() -> None:
@@ -41,7 +39,7 @@ def basic_registry(tmp_path_factory):
     if HTPASSWD_BINARY is None:
         pytest.skip("htpasswd not installed (apt-get install apache2-utils)")
     directory = tmp_path_factory.mktemp("basic-registry")
-    server = start_registry(directory / "server", htpasswd=htpasswd_file(directory / "htpasswd", USERS))
+    server = start_registry(directory / "server", htpasswd=htpasswd_file(directory / "htpasswd", TEST_USERS))
     yield server
     server.stop()
 
@@ -50,7 +48,7 @@ def basic_registry(tmp_path_factory):
 def token_registry(tmp_path_factory):
     _require_registry()
     directory = tmp_path_factory.mktemp("token-registry")
-    token_server = TokenServer(directory / "token", users=dict(USERS)).start()
+    token_server = TokenServer(directory / "token", users=dict(TEST_USERS)).start()
     try:
         server = start_registry(directory / "server", token=token_server)
     except BaseException:

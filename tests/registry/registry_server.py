@@ -2,7 +2,7 @@
 
 Reusable by any test suite::
 
-    from tests.registry.registry_server import start_registry, RegistryTLS
+    from tests.registry.registry_server import start_registry
     server = start_registry(tmp_path)            # plain HTTP on 127.0.0.1:<free port>
     ...
     server.stop()                                # always: kills the process
@@ -37,6 +37,7 @@ REGISTRY_BINARY = shutil.which("docker-registry") or "/usr/bin/docker-registry"
 HTPASSWD_BINARY = shutil.which("htpasswd")
 START_TIMEOUT = 20.0
 STOP_TIMEOUT = 5.0
+TEST_USERS = {"alice": "wonderland"}  # accounts of the basic-auth and token variants
 
 
 def registry_available() -> bool:

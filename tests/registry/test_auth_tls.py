@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from actors.transfer.registry import HostsConfig, Pusher, RegistryClient, Resolver
-from conftest import USERS
-from test_client import make_image, push_image, read_all, unique_repo
-from actors.transfer.registry import Fetcher
+from actors.transfer.registry import Fetcher, HostsConfig, Pusher, RegistryClient, Resolver
+from tests.registry.helpers import make_image, push_image, read_all, unique_repo
+from tests.registry.registry_server import TEST_USERS as USERS
 from wire import errdefs
 
 ALICE = ("alice", USERS["alice"])

@@ -64,12 +64,11 @@ class Resolver:
             for path in paths:
                 try:
                     desc = await self._resolve_at(host, path, ref)
-                except errdefs.NotFound as e:
+                except (errdefs.NotFound, errdefs.Unavailable, errdefs.DeadlineExceeded) as e:
+                    # Like containerd, also on 5xx: distribution answers 500 for
+                    # manifests/<digest> when the digest names a plain blob.
                     last_error = e
                     continue
-                except (errdefs.Unavailable, errdefs.DeadlineExceeded) as e:
-                    last_error = e
-                    break  # this host is down: try the next one
                 if desc is not None:
                     return str(ref), desc
         if last_error is None or isinstance(last_error, errdefs.NotFound):
