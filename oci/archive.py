@@ -357,7 +357,7 @@ def _docker_index(found: _Pass, on_blob: OnBlob) -> tuple[Descriptor, Index]:
                 ANNOTATION_IMAGE_NAME: normalized,
                 ANNOTATION_REF_NAME: archive_names.oci_ref_name(normalized),
             }))
-    index = Index(manifests=entries)
+    index = Index(manifests=tuple(entries))
     index_desc = _hand_document(found, _json.dump(index.to_json()), mediatypes.OCI_INDEX, on_blob)
     return index_desc, index
 

@@ -96,7 +96,7 @@ class ArchiveWriter:
     def close(self) -> Descriptor:
         """Write ``index.json`` and end the tar; returns the index's descriptor."""
         self._check_open()
-        data = _json.dump(Index(media_type=mediatypes.OCI_INDEX, manifests=self._entries).to_json())
+        data = _json.dump(Index(media_type=mediatypes.OCI_INDEX, manifests=tuple(self._entries)).to_json())
         self._guarded(self._put_file, "index.json", io.BytesIO(data), len(data))
         self._state = "closed"
         self._tar.close()

@@ -24,7 +24,7 @@ class Platform:
     architecture: str
     variant: str = ""
     os_version: str = ""
-    os_features: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    os_features: tuple[str, ...] = ()
 
     @classmethod
     def from_json(cls, obj: object, what: str = "platform") -> Platform:
@@ -53,15 +53,16 @@ class Platform:
 class Descriptor:
     """A typed, sized, content-addressed pointer to a blob.
 
-    ``annotations`` is a plain dict for easy (de)serialization; treat it as
-    read-only.  It takes no part in hashing.
+    Sequences are tuples and ``annotations`` a plain dict (no attrs
+    converters, so the wire converter checks every element); treat the dict
+    as read-only.  It takes no part in hashing.
     """
 
     media_type: str
     digest: str
     size: int
-    urls: tuple[str, ...] = attrs.field(default=(), converter=tuple)
-    annotations: dict[str, str] = attrs.field(factory=dict, converter=dict, hash=False)
+    urls: tuple[str, ...] = ()
+    annotations: dict[str, str] = attrs.field(factory=dict, hash=False)
     platform: Platform | None = None
     artifact_type: str = ""
 

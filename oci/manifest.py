@@ -18,15 +18,19 @@ from wire.errdefs import InvalidArgument
 
 @attrs.frozen(kw_only=True)
 class Manifest:
-    """One image for one platform: a config and its layers, bottom first."""
+    """One image for one platform: a config and its layers, bottom first.
+
+    Sequences of descriptors are tuples (no converter, so cattrs structures
+    their elements).
+    """
 
     schema_version: int = 2
     media_type: str = ""
     artifact_type: str = ""
     config: Descriptor
-    layers: tuple[Descriptor, ...] = attrs.field(default=(), converter=tuple)
+    layers: tuple[Descriptor, ...] = ()
     subject: Descriptor | None = None
-    annotations: dict[str, str] = attrs.field(factory=dict, converter=dict, hash=False)
+    annotations: dict[str, str] = attrs.field(factory=dict, hash=False)
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"schemaVersion": self.schema_version}
@@ -50,9 +54,9 @@ class Index:
     schema_version: int = 2
     media_type: str = ""
     artifact_type: str = ""
-    manifests: tuple[Descriptor, ...] = attrs.field(default=(), converter=tuple)
+    manifests: tuple[Descriptor, ...] = ()
     subject: Descriptor | None = None
-    annotations: dict[str, str] = attrs.field(factory=dict, converter=dict, hash=False)
+    annotations: dict[str, str] = attrs.field(factory=dict, hash=False)
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"schemaVersion": self.schema_version}
@@ -87,7 +91,7 @@ class ImageConfig:
     user: str = ""
     exposed_ports: tuple[str, ...] = ()
     volumes: tuple[str, ...] = ()
-    labels: dict[str, str] = attrs.field(factory=dict, converter=dict, hash=False)
+    labels: dict[str, str] = attrs.field(factory=dict, hash=False)
     stop_signal: str = ""
     diff_ids: tuple[str, ...] = ()
 
@@ -129,7 +133,7 @@ def parse_manifest(data: bytes, what: str = "manifest") -> Manifest:
         media_type=media_type,
         artifact_type=_json.get_str(doc, "artifactType", what),
         config=config,
-        layers=[Descriptor.from_json(layer, f"{what} layer {i}") for i, layer in enumerate(layers)],
+        layers=tuple(Descriptor.from_json(layer, f"{what} layer {i}") for i, layer in enumerate(layers)),
         subject=_subject(doc, what),
         annotations=_json.get_str_map(doc, "annotations", what),
     )
@@ -147,7 +151,7 @@ def parse_index(data: bytes, what: str = "index") -> Index:
     return Index(
         media_type=media_type,
         artifact_type=_json.get_str(doc, "artifactType", what),
-        manifests=[Descriptor.from_json(m, f"{what} manifest {i}") for i, m in enumerate(manifests)],
+        manifests=tuple(Descriptor.from_json(m, f"{what} manifest {i}") for i, m in enumerate(manifests)),
         subject=_subject(doc, what),
         annotations=_json.get_str_map(doc, "annotations", what),
     )

@@ -5,7 +5,7 @@ import tarfile
 import attrs
 import pytest
 
-from archive_helpers import Collector, Image, ReadOnly, WriteOnly, gz, index_json, layer_tar, sha, tar_of
+from tests.oci.archive_helpers import Collector, Image, ReadOnly, WriteOnly, gz, index_json, layer_tar, sha, tar_of
 from oci import archive, mediatypes as mt
 from oci import platforms as P
 from oci.archive import ArchiveWriter, read_archive

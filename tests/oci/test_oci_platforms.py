@@ -115,8 +115,8 @@ def no_reads(desc):
 
 
 def test_choose_manifest_takes_the_preferred_platform():
-    index = Index(manifests=[entry("a", "linux/arm/v5"), entry("b", "linux/arm64"), entry("c", "linux/arm/v7"),
-                             entry("d", "linux/amd64")])
+    index = Index(manifests=(entry("a", "linux/arm/v5"), entry("b", "linux/arm64"), entry("c", "linux/arm/v7"),
+                             entry("d", "linux/amd64")))
     assert P.choose_manifest(index, P.only(plat("linux/arm64")), no_reads).digest[-1] == "b"
     assert P.choose_manifest(index, P.only(plat("linux/arm/v8")), no_reads).digest[-1] == "c"
     assert P.choose_manifest(index, P.only(plat("linux/amd64/v2")), no_reads).digest[-1] == "d"
@@ -133,7 +133,7 @@ def test_choose_manifest_resolves_missing_platform_through_config():
             "schemaVersion": 2, "config": {"mediaType": mt.OCI_CONFIG, "digest": config_digest, "size": len(config_bytes)},
             "layers": [],
         }).encode()
-    index = Index(manifests=[entry("e"), entry("f"), entry("a", "linux/386")])
+    index = Index(manifests=(entry("e"), entry("f"), entry("a", "linux/386")))
     read = lambda desc: blobs[desc.digest]  # noqa: E731
     # the platform-less amd64 entry matches and is preferred over 386 once resolved
     assert P.choose_manifest(index, P.only(plat("linux/amd64")), read).digest[-1] == "f"
@@ -146,13 +146,13 @@ def test_choose_manifest_searches_nested_indexes_and_keeps_order_stable():
         {"mediaType": mt.OCI_MANIFEST, "digest": "sha256:" + "c" * 64, "size": 1,
          "platform": {"os": "linux", "architecture": "arm64"}},
     ]}).encode()
-    index = Index(manifests=[entry("a", "linux/amd64"), entry("b", None, mt.OCI_INDEX), entry("d", "linux/amd64")])
+    index = Index(manifests=(entry("a", "linux/amd64"), entry("b", None, mt.OCI_INDEX), entry("d", "linux/amd64")))
     read = lambda desc: inner  # noqa: E731
     assert P.choose_manifest(index, P.only(plat("linux/arm64")), read).digest[-1] == "c"
     assert P.choose_manifest(index, P.only(plat("linux/amd64")), read).digest[-1] == "a"
 
 
 def test_choose_manifest_nothing_matches():
-    index = Index(manifests=[entry("a", "windows/amd64")])
+    index = Index(manifests=(entry("a", "windows/amd64"),))
     with pytest.raises(NotFound, match="available: windows/amd64"):
         P.choose_manifest(index, P.only(plat("linux/amd64")), no_reads)
