@@ -115,20 +115,20 @@ def references(draw) -> Reference:
 
 
 @given(references())
-@settings(max_examples=200)
+@settings(max_examples=200, deadline=None)
 def test_normalized_text_is_a_fixed_point(ref):
     assert parse(str(ref)) == ref
     assert str(parse(str(ref))) == str(ref)
 
 
 @given(references())
-@settings(max_examples=200)
+@settings(max_examples=200, deadline=None)
 def test_familiar_form_parses_back(ref):
     assert parse(ref.familiar) == ref
 
 
 @given(st.text(max_size=80))
-@settings(max_examples=250)
+@settings(max_examples=250, deadline=None)
 def test_any_text_parses_or_raises_invalid_argument(text):
     try:
         ref = parse(text)
@@ -138,7 +138,7 @@ def test_any_text_parses_or_raises_invalid_argument(text):
 
 
 @given(st.text(alphabet="abcXYZ0123456789./:@-_", max_size=40))
-@settings(max_examples=250)
+@settings(max_examples=250, deadline=None)
 def test_reference_alphabet_parses_or_raises_invalid_argument(text):
     try:
         ref = parse(text)

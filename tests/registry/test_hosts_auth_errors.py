@@ -1,12 +1,15 @@
-"""hosts.toml endpoints and WWW-Authenticate parsing (pure parts of the client)."""
+"""hosts.toml endpoints, WWW-Authenticate parsing and error mapping (pure parts of the client)."""
 
 from __future__ import annotations
 
+import httpx
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from actors.transfer.registry import HostsConfig, RegistryHost, parse_challenges, parse_hosts_toml
+from actors.transfer.registry.errors import status_error, transport_error
+from wire import errdefs
 from wire.errdefs import InvalidArgument
 
 
@@ -93,7 +96,7 @@ value = st.text(alphabet=st.characters(codec="ascii", exclude_characters="\x00\r
 
 
 @given(st.lists(st.tuples(token, st.dictionaries(token, value, max_size=4)), max_size=3))
-@settings(max_examples=200)
+@settings(max_examples=200, deadline=None)
 def test_challenges_round_trip(challenges):
     def quote(v: str) -> str:
         return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
@@ -106,5 +109,39 @@ def test_challenges_round_trip(challenges):
 
 
 @given(st.text(max_size=60))
+@settings(deadline=None)
 def test_challenge_parser_never_raises(text):
     parse_challenges(text)
+
+
+@pytest.mark.parametrize("status, body, kind", [
+    (401, b"", errdefs.Unauthenticated),
+    (403, b'{"errors":[{"code":"DENIED"}]}', errdefs.PermissionDenied),
+    (404, b"", errdefs.NotFound),
+    (429, b"", errdefs.Unavailable),
+    (500, b"", errdefs.Unavailable),
+    (503, b"", errdefs.Unavailable),
+    (400, b'{"errors":[{"code":"MANIFEST_BLOB_UNKNOWN","message":"blob unknown"}]}', errdefs.FailedPrecondition),
+    (400, b'{"errors":[{"code":"DIGEST_INVALID"}]}', errdefs.InvalidArgument),
+    (405, b'{"errors":[{"code":"UNSUPPORTED"}]}', errdefs.NotImplemented_),
+    (416, b"", errdefs.OutOfRange),
+    (418, b"x" * 1000, errdefs.Unknown),
+])
+def test_status_errors_are_typed_and_name_the_request(status, body, kind):
+    error = status_error("registry r.io: GET /v2/a/manifests/t", httpx.Response(status), body)
+    assert type(error) is kind
+    assert str(error).startswith(f"registry r.io: GET /v2/a/manifests/t: HTTP {status}")
+    assert len(str(error)) < 300  # bodies are excerpted
+
+
+def test_transport_errors_keep_the_root_cause():
+    try:
+        try:
+            raise ConnectionRefusedError(111, "Connection refused")
+        except OSError as e:
+            raise httpx.ConnectError("") from e
+    except httpx.ConnectError as e:
+        error = transport_error("registry h:1: HEAD /v2/", e)
+    assert isinstance(error, errdefs.Unavailable)
+    assert "Connection refused" in str(error)
+    assert isinstance(transport_error("x", httpx.ReadTimeout("slow")), errdefs.DeadlineExceeded)
