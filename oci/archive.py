@@ -7,6 +7,8 @@ only small JSON documents (manifests, indexes, configs, at most
 walked afterwards.  ``key`` is the blob's digest for ``blobs/<alg>/<hex>``
 members and for documents generated here, and the member path otherwise
 (docker save layers and configs: their digests are in the result).
+``fileobj`` is valid only during the call; what the callback leaves unread
+is read (and verified) afterwards, and its exceptions propagate unchanged.
 
 For docker save archives the schema 2 manifests and the index are
 synthesized byte for byte as containerd's importer does and handed over too.
@@ -17,8 +19,11 @@ from __future__ import annotations
 
 import io
 import json
+import lzma
 import posixpath
+import struct
 import tarfile
+import zlib
 from collections.abc import Callable
 from typing import BinaryIO
 
@@ -175,14 +180,31 @@ def _read_limited(stream: BinaryIO, size: int, path: str) -> bytes:
     return stream.read(size)
 
 
+# What tarfile (and the decompressors under it) raise on damaged input.
+_TAR_ERRORS = (tarfile.TarError, EOFError, zlib.error, lzma.LZMAError, TypeError, ValueError, struct.error)
+
+
+class _GuardedStream:
+    """A tar member stream whose decoding errors become InvalidArgument naming the member."""
+
+    def __init__(self, raw: BinaryIO, path: str):
+        self._raw, self._path = raw, path
+
+    def read(self, n: int = -1) -> bytes:
+        try:
+            return self._raw.read(n)
+        except _TAR_ERRORS as exc:
+            raise InvalidArgument(f"archive member {self._path!r}: malformed tar: {exc}") from None
+
+
 def _scan(fileobj: BinaryIO, on_blob: OnBlob) -> _Pass:
     found = _Pass()
     try:
         tar = tarfile.open(fileobj=fileobj, mode="r|*")
-    except tarfile.TarError as exc:
+    except _TAR_ERRORS as exc:
         raise InvalidArgument(f"archive: not a tar stream: {exc}") from None
     try:
-        for member in tar:
+        while (member := _next_member(tar)) is not None:
             path = _member_path(member)
             if member.issym():
                 found.symlinks[path] = posixpath.normpath(posixpath.join(posixpath.dirname(path), member.linkname))
@@ -192,16 +214,24 @@ def _scan(fileobj: BinaryIO, on_blob: OnBlob) -> _Pass:
                 continue
             if not member.isreg():
                 continue
-            stream = tar.extractfile(member)
+            stream = _GuardedStream(tar.extractfile(member), path)
             if path in _METADATA:
                 _take_metadata(found, path, _read_limited(stream, member.size, path))
                 continue
             _take_blob(found, path, member.size, stream, on_blob)
-    except tarfile.TarError as exc:
-        raise InvalidArgument(f"archive: malformed tar: {exc}") from None
     finally:
-        tar.close()
+        try:
+            tar.close()
+        except _TAR_ERRORS:
+            pass
     return found
+
+
+def _next_member(tar: tarfile.TarFile) -> tarfile.TarInfo | None:
+    try:
+        return tar.next()
+    except _TAR_ERRORS as exc:
+        raise InvalidArgument(f"archive: malformed tar: {exc}") from None
 
 
 def _take_metadata(found: _Pass, path: str, data: bytes) -> None:

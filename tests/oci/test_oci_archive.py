@@ -4,6 +4,7 @@ import tarfile
 
 import attrs
 import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from tests.oci.archive_helpers import Collector, Image, ReadOnly, WriteOnly, gz, index_json, layer_tar, sha, tar_of
 from oci import archive, mediatypes as mt
@@ -335,3 +336,38 @@ def test_writer_writes_a_digest_once():
         assert tar.getnames().count("blobs/sha256/" + first.digest.split(":")[1]) == 1
     with pytest.raises(FailedPrecondition):
         writer.add_image("a:b", first)
+
+
+_GOOD = None
+
+
+def _good_archives():
+    global _GOOD
+    if _GOOD is None:
+        img = Image("amd64", {"x": b"x"})
+        oci_tar = write_archive(img.blobs, [("x:1", img.manifest)])
+        _GOOD = [oci_tar, gz(oci_tar), docker_save()[0]]
+    return _GOOD
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.integers(0, 2), st.integers(0, 1 << 20), st.binary(min_size=1, max_size=8), st.booleans())
+def test_damaged_archives_raise_only_typed_errors(which, position, junk, truncate):
+    base = _good_archives()[which]
+    position %= len(base)
+    data = base[:position] if truncate else base[:position] + junk + base[position + len(junk):]
+    try:
+        read_archive(io.BytesIO(data), Collector(), base_name="", all_platforms=True)
+    except (InvalidArgument, NotFound):
+        pass
+
+
+def test_callback_errors_propagate_unchanged():
+    img = Image("amd64", {"x": b"x"})
+
+    def failing(key, size, fileobj):
+        fileobj.read(1)
+        raise ValueError("store is full")
+
+    with pytest.raises(ValueError, match="store is full"):
+        read_archive(io.BytesIO(write_archive(img.blobs, [("x:1", img.manifest)])), failing, base_name="")
