@@ -320,14 +320,12 @@ class _Parser:
         ch = self.peek()
         if ch == '"' or (ch in _QUOTES and ch and operator is Operator.MATCHES):
             return start, self.quoted()
-        if ch == "":
-            raise self.error(start, f"expected a value after {operator.value}, found end of filter")
+        if ch in ("", ","):
+            raise self.error(start, f'expected a value after {operator.value}, {self.found()} (write "" for an empty value)')
         if ch in _VALUE_FIRST_NEEDS_QUOTES:
-            raise self.error(
-                start,
-                f"a value starting with {ch!r} must be written in double quotes after"
-                f" {operator.value} (e.g. topic==\"/tasks/exit\")",
-            )
+            how = ('quoted ("...", /.../ or |...|)' if operator is Operator.MATCHES
+                   else 'written in double quotes (e.g. topic=="/tasks/exit")')
+            raise self.error(start, f"a value starting with {ch!r} must be {how} after {operator.value}")
         if not _is_value_char(ch):
             raise self.error(start, f"expected a value after {operator.value}, {self.found()}")
         while self.pos < len(self.text) and _is_value_char(self.text[self.pos]):
