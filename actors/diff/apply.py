@@ -110,6 +110,8 @@ class _Extractor:
             )
         except OSError as exc:
             raise _os_error(member.name, exc) from None
+        except ValueError as exc:
+            raise InvalidArgument(f"layer entry {member.name!r}: {exc}") from None
         try:
             base = parts[-1]
             if base.startswith(WHITEOUT_PREFIX):
@@ -118,6 +120,9 @@ class _Extractor:
                 self._write(tar, member, parent_fd, real_parent, base)
         except OSError as exc:
             raise _os_error(member.name, exc) from None
+        except (ValueError, OverflowError) as exc:
+            # NUL in a name, ids or device numbers out of range for the host
+            raise InvalidArgument(f"layer entry {member.name!r}: {exc}") from None
         finally:
             os.close(parent_fd)
 
