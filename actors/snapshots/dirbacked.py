@@ -234,7 +234,10 @@ class DirSnapshotter(Snapshotter):
                 # Rename under the lock: an id freed by a lost transaction may
                 # be handed out again right after we let go of it.
                 target = os.path.join(self.snapshots_dir, f"{REMOVE_PREFIX}{entry}-{uuid.uuid4().hex[:8]}")
-                os.rename(path, target)
+                try:
+                    os.rename(path, target)
+                except FileNotFoundError:  # a concurrent remove took it
+                    continue
                 doomed.append(target)
         for path in doomed:
             log.info("cleanup: removing unowned snapshot storage %s", path)

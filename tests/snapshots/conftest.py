@@ -1,9 +1,13 @@
 import os
+import sys
 
 import pytest
 
 from actors.mount import mounts_under
 from actors.snapshots import NativeSnapshotter, OverlaySnapshotter
+
+# snapshot_helpers sits beside this file; importable under any import mode.
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 BACKENDS = {"overlayfs": OverlaySnapshotter, "native": NativeSnapshotter}
 
