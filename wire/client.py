@@ -78,8 +78,16 @@ class Client:
         raise AssertionError("unreachable")
 
     def stream(self, method: str, params: dict | None = None, **meta: Any) -> Iterator[Any]:
-        """A server-streaming call: yields items; raises the final error, if any."""
+        """A server-streaming call, sent at once: iterate to get its items.
+
+        Streams have no deadline unless ``timeout=`` is given.  The iterator
+        raises the final error, if any; closing it early cancels the call.
+        """
+        meta.setdefault("timeout", None)
         rid = self._send_request(method, params, meta, streaming=True)
+        return self._stream_items(rid)
+
+    def _stream_items(self, rid: int) -> Iterator[Any]:
         try:
             for event in self._events_for(rid):
                 if isinstance(event, codec.StreamItem):

@@ -1,0 +1,59 @@
+"""Shared fixtures: a real daemon in a temp root, and a check that nothing outlives the run."""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+
+from tests.support.daemon import Daemon
+
+
+@pytest.fixture
+def daemon(tmp_path):
+    d = Daemon(tmp_path / "dockyard").start()
+    try:
+        yield d
+    finally:
+        if d.proc is not None:
+            d.stop()
+
+
+@pytest.fixture
+def make_daemon(tmp_path):
+    """Factory for tests that need their own config or several daemons."""
+    made: list[Daemon] = []
+
+    def make(name: str = "dockyard", **kw) -> Daemon:
+        d = Daemon(tmp_path / name, **kw)
+        made.append(d)
+        return d
+
+    yield make
+    for d in made:
+        if d.proc is not None:
+            d.kill9()
+
+
+def _leftovers(base: str) -> list[str]:
+    found = []
+    with open("/proc/self/mountinfo") as fh:
+        for line in fh:
+            mountpoint = line.split()[4]
+            if mountpoint.startswith(base):
+                found.append(f"mount {mountpoint}")
+    ps = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True).stdout
+    for line in ps.splitlines():
+        if base in line and ("dockyard" in line or "runc" in line or "registry" in line):
+            found.append(f"process {line.strip()}")
+    return found
+
+
+@pytest.fixture(scope="session", autouse=True)
+def nothing_left_behind(tmp_path_factory):
+    """Fail the run if any test left a mount or a process under the test temp dir."""
+    base = str(tmp_path_factory.getbasetemp())
+    yield
+    leftovers = _leftovers(base)
+    if leftovers:
+        pytest.fail("left behind by the tests:\n" + "\n".join(leftovers), pytrace=False)
