@@ -27,7 +27,7 @@ class MountPoint:
 
 def parse_mountinfo(text: str) -> list[MountPoint]:
     points = []
-    for line in text.splitlines():
+    for line in text.split("\n"):  # not splitlines: \r etc. may be in paths
         if not line.strip():
             continue
         head, _, tail = line.partition(" - ")

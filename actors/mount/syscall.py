@@ -13,6 +13,7 @@ from wire.errdefs import (
     Internal,
     InvalidArgument,
     NotFound,
+    NotImplemented_,
     PermissionDenied,
 )
 
@@ -31,6 +32,7 @@ _ERRNO_KIND: dict[int, type[DockyardError]] = {
     errno.EACCES: PermissionDenied,
     errno.EINVAL: InvalidArgument,
     errno.EBUSY: FailedPrecondition,
+    errno.ENODEV: NotImplemented_,  # filesystem type unknown to the kernel
 }
 
 
