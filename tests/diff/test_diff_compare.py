@@ -10,6 +10,7 @@ import tarfile
 import tempfile
 
 import pytest
+import zstandard
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -79,7 +80,6 @@ def test_mtime_truncated_atime_dropped_and_source_date_epoch_clamps(tmp_path):
     assert not {"atime", "ctime", "mtime"} & set(member.pax_headers)
     out = io.BytesIO()
     compare(lower, upper, out, compression="zstd", source_date_epoch=1_700_000_000)
-    import zstandard
     raw = zstandard.ZstdDecompressor().decompressobj().decompress(out.getvalue())
     assert {m.name: m for m in _members(raw)}["same/file"].mtime == 1_700_000_000
 

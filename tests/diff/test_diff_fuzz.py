@@ -6,7 +6,7 @@ import io
 import os
 import tempfile
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from actors.diff import MEDIA_TYPE_TAR, apply_layer
@@ -21,6 +21,8 @@ from diff_helpers import d, f, hard, sha, snapshot_outside, sym, tar_bytes
 @given(data=st.binary(max_size=200_000), compression=st.sampled_from(list(Compression)),
        read_size=st.integers(min_value=1, max_value=70_000), pieces=st.integers(1, 3))
 def test_layer_writer_and_decompressing_reader_round_trip(data, compression, read_size, pieces):
+    # Plain bytes that begin with gzip/zstd magic are sniffed as compressed, by design.
+    assume(compression is not Compression.NONE or not data.startswith((b"\x1f\x8b", b"(\xb5/\xfd")))
     out = io.BytesIO()
     writer = LayerWriter(out, compression)
     step = max(1, len(data) // pieces)
