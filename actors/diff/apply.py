@@ -91,7 +91,7 @@ class _Extractor:
 
     def open_lowers(self, lowers: list[str]) -> None:
         for lower in lowers:
-            self.lower_fds.append(open_root(lower))
+            self.lower_fds.append(open_root(lower, what="lower"))
 
     def close(self) -> None:
         for fd in [self.root_fd, *self.lower_fds]:

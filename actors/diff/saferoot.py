@@ -51,11 +51,11 @@ def clean_name(name: str, *, what: str = "entry") -> tuple[str, ...]:
     return tuple(parts)
 
 
-def open_root(root: str) -> int:
+def open_root(root: str, *, what: str = "root") -> int:
     try:
         return os.open(root, _DIR_FLAGS)
     except OSError as exc:
-        raise InvalidArgument(f"root {root!r}: not a directory ({exc.strerror})") from None
+        raise InvalidArgument(f"{what} {root!r}: cannot open as a directory ({exc.strerror})") from None
 
 
 def open_dir_in_root(
