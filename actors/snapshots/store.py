@@ -45,6 +45,19 @@ SELECT s.id, s.key, s.kind, s.parent_id, p.key, s.created, s.updated,
 FROM snapshots s LEFT JOIN snapshots p ON s.parent_id = p.id
 """
 
+_CHAIN = """
+WITH RECURSIVE up(depth, id) AS (
+    SELECT 0, ?
+    UNION ALL
+    SELECT up.depth + 1, s.parent_id FROM up JOIN snapshots s ON s.id = up.id
+    WHERE s.parent_id IS NOT NULL
+)
+SELECT up.depth, s.id, s.key, s.kind, s.parent_id, p.key, s.created, s.updated,
+       s.size, s.inodes, s.labels
+FROM up JOIN snapshots s ON s.id = up.id LEFT JOIN snapshots p ON s.parent_id = p.id
+ORDER BY up.depth
+"""
+
 
 @attrs.frozen(kw_only=True)
 class Row:
@@ -97,10 +110,13 @@ class Tx:
         return _row(found)
 
     def chain(self, row: Row) -> list[Row]:
-        """``row`` and its ancestors, nearest first."""
-        rows = [row]
-        while rows[-1].parent_id is not None:
-            rows.append(self.by_id(rows[-1].parent_id))
+        """``row`` and its ancestors, nearest first (one recursive query)."""
+        if row.parent_id is None:
+            return [row]
+        found = self._conn.execute(_CHAIN, (row.parent_id,)).fetchall()
+        rows = [row, *(_row(v[1:]) for v in found)]
+        if rows[-1].parent_id is not None:
+            raise Internal(f"snapshot {row.key!r}: dangling parent reference")
         return rows
 
     def children(self, id_: int) -> list[str]:
