@@ -9,7 +9,8 @@ import time
 
 import pytest
 
-from actors.snapshots import Info, Kind, Usage
+from actors.mount import mount_all, mounts_under, unmount_all
+from actors.snapshots import Info, Kind
 from wire.errdefs import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, Unavailable
 from snapshot_helpers import build_chain, needs_root, read_tree, state, storage_entries, write_files
 
@@ -296,7 +297,17 @@ def test_real_mounts_through_a_three_deep_chain(sn, tmp_path):
     names = build_chain(sn, tmp_path, 3)
     mounts = sn.prepare("top", names[-1])
     assert read_tree(mounts, tmp_path) == {f"f{i}": f"layer {i}".encode() for i in range(3)}
-    write_files(mounts, tmp_path, {"new/file": b"fresh", "f2": b"changed"}, delete=["f0"])
+    target = tmp_path / "rootfs"
+    target.mkdir()
+    mount_all(mounts, str(target))
+    try:
+        (target / "new").mkdir()
+        (target / "new" / "file").write_bytes(b"fresh")
+        (target / "f2").write_bytes(b"changed")
+        (target / "f0").unlink()
+    finally:
+        unmount_all(str(target))
+    assert not mounts_under(str(target))
     sn.commit("top-c", "top")
     view = sn.view("look", "top-c")
     assert read_tree(view, tmp_path) == {"f1": b"layer 1", "f2": b"changed", "new/file": b"fresh"}
