@@ -52,3 +52,23 @@ def test_concurrent_prepare_commit_and_cleanup(sn):
         if info.name != "base":
             (m,) = sn.view(info.name + "-v", info.name)[-1:]
             assert os.path.exists(m.source) or "lowerdir=" in ",".join(m.options)
+
+
+def test_regression_cleanup_tolerates_storage_removed_under_it(sn, monkeypatch):
+    """Bug: cleanup raised FileNotFoundError when a concurrent remove renamed
+    or deleted an unowned directory between cleanup's listing and its rename."""
+    orphan = os.path.join(sn.snapshots_dir, "77")
+    os.mkdir(orphan)
+    doomed = os.path.join(sn.snapshots_dir, "rm-78")
+    os.mkdir(doomed)
+    real_rename = os.rename
+
+    def racing_rename(src, dst):
+        if src == orphan:
+            os.rmdir(orphan)  # the concurrent remover got there first
+            os.rmdir(doomed)
+        return real_rename(src, dst)
+
+    monkeypatch.setattr(os, "rename", racing_rename)
+    sn.cleanup()
+    assert storage_entries(sn) == []
