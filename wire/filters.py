@@ -406,7 +406,6 @@ _POSIX_CLASSES = {
     "word": "0-9A-Za-z_", "xdigit": "0-9A-Fa-f",
 }
 _FLAG_GROUP = re.compile(r"[imsU]*(?:-[imsU]*)?[:)]")
-_MULTILINE_FLAG = re.compile(r"\(\?[imsU]*m[imsU]*(?:-[imsU]*)?[:)]")
 _OCTAL_ESCAPE = re.compile(r"0[0-7]{0,2}|[1-7][0-7]{1,2}")
 _BRACED_HEX = re.compile(r"x\{([0-9A-Fa-f]{1,8})\}")
 
@@ -442,12 +441,22 @@ def _compile(translated: str) -> re.Pattern[str]:
     return re.compile(translated)
 
 
+@attrs.define
+class _Group:
+    """One open group of the pattern being translated."""
+
+    multiline: bool
+    # Flags set mid-group with (?flags): RE2 keeps them to the group's end, Python 3.11
+    # only allows them at the start, so each becomes a scoped (?flags: closed at | and ).
+    scoped: list[str] = attrs.Factory(list)
+
+
 class _Translator:
     def __init__(self, pattern: str) -> None:
         self.p = pattern
         self.i = 0
         self.out: list[str] = []
-        self.multiline = _MULTILINE_FLAG.search(pattern) is not None
+        self.groups = [_Group(multiline=False)]
 
     def run(self) -> str:
         p = self.p
@@ -457,11 +466,18 @@ class _Translator:
                 self.out.append(self.escape(in_class=False))
             elif c == "[":
                 self.char_class()
-            elif c == "$" and not self.multiline:
+            elif c == "$" and not self.groups[-1].multiline:
                 self.out.append("\\Z")
                 self.i += 1
-            elif p.startswith("(?", self.i):
+            elif c == "(":
                 self.group_opening()
+            elif c == ")" and len(self.groups) > 1:
+                self.out.append(")" * len(self.groups.pop().scoped) + ")")
+                self.i += 1
+            elif c == "|":
+                scoped = self.groups[-1].scoped
+                self.out.append(")" * len(scoped) + "|" + "".join(f"(?{f}:" for f in scoped))
+                self.i += 1
             elif c in "*+?" and p.startswith("+", self.i + 1):
                 raise _Unsupported(f"possessive quantifier {c}+ at {self.i} is not RE2 syntax")
             elif p.startswith("{,", self.i):
@@ -470,24 +486,38 @@ class _Translator:
             else:
                 self.out.append(c)
                 self.i += 1
+        self.out.append(")" * len(self.groups[0].scoped))
         return "".join(self.out)
 
     def group_opening(self) -> None:
-        rest = self.p[self.i + 2 :]
-        if rest.startswith("P<"):
-            self.out.append("(?P<")
-            self.i += 4
-        elif rest.startswith("<") and not rest.startswith(("<=", "<!")):
-            self.out.append("(?P<")
-            self.i += 3
+        current = self.groups[-1]
+        rest = self.p[self.i + 1 :]
+        if not rest.startswith("?"):
+            opening, consumed = "(", 1
+        elif rest.startswith("?P<"):
+            opening, consumed = "(?P<", 4
+        elif rest.startswith("?<") and not rest.startswith(("?<=", "?<!")):
+            opening, consumed = "(?P<", 3  # Go 1.22's (?<name>...)
         else:
-            flags = _FLAG_GROUP.match(rest)
-            if flags is None:
+            flags = _FLAG_GROUP.match(rest, 1)
+            if flags is None or flags.group() == ")":
                 raise _Unsupported(f"group {self.p[self.i:self.i + 4]!r} at {self.i} is not RE2 syntax")
             if "U" in flags.group():
                 raise _Unsupported("flag U (ungreedy) is not supported")
-            self.out.append("(?" + flags.group())
-            self.i += 2 + len(flags.group())
+            on, _, off = flags.group()[:-1].partition("-")
+            multiline = ("m" in on) or (current.multiline and "m" not in off)
+            self.i += 1 + len(flags.group()) + 1
+            if flags.group().endswith(":"):
+                self.out.append("(?" + flags.group())
+                self.groups.append(_Group(multiline=multiline))
+            else:
+                self.out.append(f"(?{flags.group()[:-1]}:")
+                current.scoped.append(flags.group()[:-1])
+                current.multiline = multiline
+            return
+        self.out.append(opening)
+        self.i += consumed
+        self.groups.append(_Group(multiline=current.multiline))
 
     def escape(self, in_class: bool) -> str:
         p, i = self.p, self.i

@@ -293,6 +293,15 @@ def test_lone_surrogate_in_text_is_rejected():
         ("(?P<n>a)b", "ab", True),
         ("(?i)FOO", "foo", True),
         ("(?i:F)oo", "foo", True),
+        ("a(?i)b", "aB", True),  # flags mid-pattern last to the end of the group
+        ("a(?i)b", "AB", False),
+        ("a(?i)b|c", "C", True),
+        ("(a(?i)b|c)d", "Cd", True),
+        ("(a(?i)b|c)d", "cD", False),
+        ("a$(?m)b$", "ab\n", False),
+        ("(?m)b$", "b\nc", True),
+        ("((?m)a$)", "a\nb", True),
+        ("((?m)a)$", "a\n", False),
         ("a{,2}", "a{,2}", True),
         ("[]a]", "]", True),
         ("[[]", "[", True),
@@ -308,7 +317,7 @@ def test_regex_behaves_like_re2(pattern, value, matches):
 @pytest.mark.parametrize(
     "pattern",
     [r"(a)\1", "(?=a)", "(?!a)", "(?<=a)b", "(?<!a)b", "(?>a)", "a*+", "a++", r"\pL", r"\p{Greek}",
-     "(?U)a*", "[[:^alpha:]]", r"[\D]", "(?#c)", "(?P=n)", "[a", "a(", "*", r"\x{110000}", "\\"],
+     "(?U)a*", "(?)", "[[:^alpha:]]", r"[\D]", "(?#c)", "(?P=n)", "[a", "a(", "*", r"\x{110000}", "\\"],
 )
 def test_regexes_outside_re2_or_unsupported_are_parse_errors(pattern):
     with pytest.raises(InvalidArgument, match="regular expression"):
