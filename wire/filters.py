@@ -15,7 +15,10 @@ Grammar (reference §17):
 
 Quoted text uses Go escapes (\\n \\t \\" \\xNN \\NNN \\uNNNN \\UNNNNNNNN ...); single quotes are
 not quotes.  A value starting with / | . , = ! ~ or " must be double-quoted for == and !=.
-Whitespace between tokens is ignored.
+Whitespace between tokens is ignored.  Two deliberate departures from containerd's Go
+parser, both following the reference: whitespace after a value or a bare field is
+accepted (Go rejects it), and "-" is not a bare field character (Go accepts
+``labels.foo-bar``; here it must be ``labels."foo-bar"``).
 
 Semantics follow containerd's Go code: ``==`` needs the field present and equal; ``!=``
 compares the value ("" when absent), so an absent field matches unless the value is "";
@@ -48,6 +51,7 @@ __all__ = [
     "Operator",
     "Selector",
     "parse",
+    "compile_re2",
     "parse_any",
     "translate_re2",
 ]
