@@ -131,8 +131,10 @@ class Client:
         return rid
 
     def _cancel(self, rid: int) -> None:
+        if self._sock is None:
+            return  # the connection is gone, and the call with it
         try:
-            self._require().sendall(codec.encode(codec.Cancel(id=rid)))
+            self._sock.sendall(codec.encode(codec.Cancel(id=rid)))
         except OSError:
             pass
         self.close()  # the rest of that stream is of no use to anyone
