@@ -7,6 +7,7 @@ from typing import Any
 
 import attrs
 
+from actors.images.store import NamespacedImages
 from actors.plugin import CONTENT, EVENT, METADATA, SNAPSHOTTER, InitContext, plugin
 
 from .db import MetadataDB
@@ -20,6 +21,7 @@ class Metadata:
     events: Any  # EventsService: publish(namespace, topic, event)
     content: Any = None  # the backend content store, when a content plugin is loaded
     snapshotters: dict[str, Any] = attrs.Factory(dict)
+    image_store: Any = None  # NamespacedImages (actors/images)
 
     async def aclose(self) -> None:
         self.db.close()
@@ -31,9 +33,11 @@ async def init_metadata(ic: InitContext) -> Metadata:
     db = MetadataDB(os.path.join(root, "meta.db"))
     ic.export("path", db.path)
     content = ic.plugins.get_by_type(CONTENT)
-    return Metadata(
+    metadata = Metadata(
         db=db,
         events=ic.plugins.get_single(EVENT),
         content=next(iter(content.values()), None),
         snapshotters=ic.plugins.get_by_type(SNAPSHOTTER),
     )
+    metadata.image_store = NamespacedImages(db=db, events=metadata.events)
+    return metadata
