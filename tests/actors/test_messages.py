@@ -1,6 +1,9 @@
 """Every message type the daemon accepts or emits round-trips through msgpack via cattrs."""
 
+import collections.abc
 import inspect
+import types
+import typing
 
 import attrs
 import pytest
@@ -34,24 +37,39 @@ def message_types() -> list[type]:
 
 TYPES = message_types()
 text = st.text(max_size=12)
-payloads = st.dictionaries(text, st.one_of(text, st.integers(-2**63, 2**63 - 1), st.booleans()), max_size=3)
+int64 = st.integers(-2**63, 2**63 - 1)
+payloads = st.dictionaries(text, st.one_of(text, int64, st.booleans()), max_size=3)
+
+
+def strategy(tp):
+    """A strategy for a wire type: attrs classes field by field, ints within 64 bits."""
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if tp is typing.Any or tp is dict:
+        return payloads
+    if attrs.has(tp):
+        attrs.resolve_types(tp)
+        return st.builds(tp, **{f.alias or f.name: strategy(f.type) for f in attrs.fields(tp) if f.init})
+    if origin in (typing.Union, types.UnionType):
+        return st.one_of(*[st.none() if a is type(None) else strategy(a) for a in args])
+    if origin is dict:
+        return st.dictionaries(strategy(args[0]), strategy(args[1]), max_size=3)
+    if origin in (list, collections.abc.Sequence):
+        return st.lists(strategy(args[0]), max_size=3)
+    if origin is tuple:
+        if len(args) == 2 and args[1] is Ellipsis:
+            return st.lists(strategy(args[0]), max_size=3).map(tuple)
+        return st.tuples(*map(strategy, args))
+    if origin is typing.Literal:
+        return st.sampled_from(args)
+    if tp is int:
+        return int64
+    if tp is float:
+        return st.floats(allow_nan=False, allow_infinity=False)
+    return st.from_type(tp)
 
 
 def build(cls):
-    """st.builds, with free-form ``dict`` payload fields drawn as small maps."""
-    attrs.resolve_types(cls)
-    fields = attrs.fields_dict(cls)
-    hints = {name: f.type for name, f in fields.items()}
-    int64 = st.integers(-2**63, 2**63 - 1)
-    overrides = {}
-    for name, t in hints.items():
-        if t in (dict, "dict"):
-            overrides[name] = payloads
-        elif t is int:
-            overrides[name] = int64
-        elif t == (int | None):
-            overrides[name] = st.none() | int64
-    return st.builds(cls, **overrides)
+    return strategy(cls)
 
 
 def test_the_registry_sees_the_services():
