@@ -138,3 +138,22 @@ TOPIC_TASK_PAUSED = "/tasks/paused"
 TOPIC_TASK_RESUMED = "/tasks/resumed"
 TOPIC_TASK_EXEC_ADDED = "/tasks/exec-added"
 TOPIC_TASK_EXEC_STARTED = "/tasks/exec-started"
+
+
+# -- content (§11) -------------------------------------------------------------------
+
+
+@attrs.frozen(kw_only=True)
+class ContentCreate:
+    digest: str
+    size: int
+    media_type: str = ""
+
+
+@attrs.frozen(kw_only=True)
+class ContentDelete:
+    digest: str
+
+
+TOPIC_CONTENT_CREATE = "/content/create"
+TOPIC_CONTENT_DELETE = "/content/delete"
