@@ -104,6 +104,15 @@ def parse(data: dict, *, source: str = "<config>") -> Config:
     return config
 
 
+def check_plugin_tables(config: Config, registrations: list[Registration]) -> list[str]:
+    """Decode every ``[plugins."<uri>"]`` table now; returns the URIs no plugin is registered for."""
+    known = {reg.uri: reg for reg in registrations}
+    for uri, reg in known.items():
+        if uri in config.plugins:
+            config.plugin_config(reg)
+    return sorted(set(config.plugins) - set(known))
+
+
 def default_toml(registrations: list[Registration]) -> str:
     """The full default config: every setting, every timeout, every plugin's table."""
     doc = unstructure(Config())

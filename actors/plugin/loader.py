@@ -70,6 +70,12 @@ def _missing_requirement(reg: Registration, plugins: PluginSet) -> str | None:
 
 
 async def _init_one(plugin, reg, config, timeouts, supervisor, plugins) -> None:
+    try:
+        plugin_config = config.plugin_config(reg)
+    except errdefs.DockyardError as exc:
+        plugin.error = exc
+        log.error("plugin %s failed: %s", reg.uri, exc)
+        return
     ic = InitContext(
         registration=reg,
         root=os.path.join(config.root, reg.uri),
@@ -77,7 +83,7 @@ async def _init_one(plugin, reg, config, timeouts, supervisor, plugins) -> None:
         daemon_root=config.root,
         daemon_state=config.state,
         address=config.rpc_address,
-        config=config.plugin_config(reg),
+        config=plugin_config,
         timeouts=timeouts,
         plugins=plugins,
         supervisor=supervisor,

@@ -128,6 +128,7 @@ def main(argv: list[str] | None = None) -> int:
                 sys.stdout.write(tomli_w.dumps(unstructure(effective_config(args))))
             return 0
         cfg = effective_config(args)
+        unknown = config_mod.check_plugin_tables(cfg, registrations())
     except errdefs.DockyardError as exc:
         print(f"dockyardd: {exc.message}", file=sys.stderr)
         return 2
@@ -135,6 +136,8 @@ def main(argv: list[str] | None = None) -> int:
         level=getattr(logging, cfg.debug.level.upper(), logging.INFO),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    for uri in unknown:
+        log.warning("config has a table for plugin %s, which is not registered", uri)
     try:
         os.makedirs(cfg.root, mode=0o700, exist_ok=True)
         os.makedirs(cfg.state, mode=0o711, exist_ok=True)
