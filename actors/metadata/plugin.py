@@ -7,6 +7,7 @@ from typing import Any
 
 import attrs
 
+from actors.content.metadata import NamespacedContent
 from actors.images.store import NamespacedImages
 from actors.plugin import CONTENT, EVENT, METADATA, SNAPSHOTTER, InitContext, plugin
 
@@ -22,6 +23,7 @@ class Metadata:
     content: Any = None  # the backend content store, when a content plugin is loaded
     snapshotters: dict[str, Any] = attrs.Factory(dict)
     image_store: Any = None  # NamespacedImages (actors/images)
+    content_store: Any = None  # NamespacedContent (actors/content), when a content plugin is loaded
 
     async def aclose(self) -> None:
         self.db.close()
@@ -40,4 +42,6 @@ async def init_metadata(ic: InitContext) -> Metadata:
         snapshotters=ic.plugins.get_by_type(SNAPSHOTTER),
     )
     metadata.image_store = NamespacedImages(db=db, events=metadata.events)
+    if metadata.content is not None:
+        metadata.content_store = NamespacedContent(db=db, backend=metadata.content, events=metadata.events)
     return metadata
