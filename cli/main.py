@@ -23,7 +23,33 @@ COMMAND_MODULES = (
 )
 
 
-def build_parser() -> argparse.ArgumentParser:
+# Command word (and aliases) → module, so one invocation imports only the module it runs.
+# A word not listed here falls back to loading every module of COMMAND_MODULES.
+COMMAND_WORDS = {
+    "version": "cli.commands.version",
+    "plugins": "cli.commands.plugins", "plugin": "cli.commands.plugins",
+    "namespaces": "cli.commands.namespaces", "namespace": "cli.commands.namespaces",
+    "ns": "cli.commands.namespaces",
+    "events": "cli.commands.events", "event": "cli.commands.events",
+    "call": "cli.commands.call",
+}
+GLOBAL_FLAGS_WITH_VALUE = {"--address", "-a", "--namespace", "-n", "--timeout", "--format", "--lease"}
+
+
+def command_word(argv: list[str]) -> str | None:
+    """The first positional word of ``argv`` (skipping global flags and their values)."""
+    skip = False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg in GLOBAL_FLAGS_WITH_VALUE:
+            skip = True
+        elif not arg.startswith("-"):
+            return arg
+    return None
+
+
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="dockyard", description="Talk to dockyardd, the way ctr talks to containerd.")
     p.add_argument("--address", "-a", help="daemon socket (env DOCKYARD_ADDRESS, default /run/dockyard/dockyard.sock)")
     p.add_argument("--namespace", "-n", help="namespace (env DOCKYARD_NAMESPACE, default 'default')")
@@ -33,14 +59,17 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     import importlib
 
-    for name in COMMAND_MODULES:
+    word = command_word(argv) if argv is not None else None
+    modules = [COMMAND_WORDS[word]] if word in COMMAND_WORDS else COMMAND_MODULES
+    for name in modules:
         importlib.import_module(name).register(sub)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser(argv)
+    args = parser.parse_args(argv)
     if not getattr(args, "run", None):
         parser.print_help(sys.stderr)
         return 2

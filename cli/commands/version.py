@@ -1,8 +1,9 @@
 """``dockyard version``: client and server versions, as ``ctr version`` shows them."""
 
-import platform
+import sys
 
 CLIENT_VERSION = "0.1.0"
+PYTHON_VERSION = ".".join(map(str, sys.version_info[:3]))
 
 
 def register(sub) -> None:
@@ -16,13 +17,13 @@ def run(ctx, args) -> None:
     if ctx.json:
         from cli.output import to_json
 
-        to_json({"client": {"version": CLIENT_VERSION, "python": platform.python_version()},
+        to_json({"client": {"version": CLIENT_VERSION, "python": PYTHON_VERSION},
                  "server": {**server, "uuid": info["uuid"]}})
         return
     print("Client:")
     print(f"  Version:  {CLIENT_VERSION}")
     print("  Revision: ")
-    print(f"  Python version: {platform.python_version()}")
+    print(f"  Python version: {PYTHON_VERSION}")
     print()
     print("Server:")
     print(f"  Version:  {server['version']}")

@@ -1,0 +1,25 @@
+"""The CLI's start-up path stays light: no Trio, no attrs, only the command it runs."""
+
+import subprocess
+import sys
+
+
+def imported_by(*args: str) -> set[str]:
+    code = ("import sys; sys.argv = ['dockyard', *sys.argv[1:]]; import cli.main as m\n"
+            "try:\n    m.build_parser(sys.argv[1:])\nexcept SystemExit:\n    pass\n"
+            "print('\\n'.join(sorted(sys.modules)))")
+    out = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, check=True).stdout
+    return set(out.split())
+
+
+def test_version_imports_no_trio_no_attrs_and_no_other_commands():
+    mods = imported_by("--namespace", "x", "version")
+    assert "trio" not in mods and "attrs" not in mods and "attr" not in mods
+    assert "cli.commands.version" in mods
+    assert "cli.commands.namespaces" not in mods
+
+
+def test_unknown_word_falls_back_to_all_commands():
+    mods = imported_by("--help")
+    assert {"cli.commands.version", "cli.commands.namespaces", "cli.commands.events"} <= mods
+    assert "trio" not in mods
