@@ -8,6 +8,7 @@ import actors.events.service  # noqa: F401  io.dockyard.event.v1.exchange
 import actors.metadata.plugin  # noqa: F401  io.dockyard.metadata.v1.sqlite
 import actors.metadata.namespaces  # noqa: F401  io.dockyard.service.v1.namespaces-service
 import actors.images.plugin  # noqa: F401  io.dockyard.service.v1.images-service
+import actors.transfer.plugin  # noqa: F401  io.dockyard.transfer.v1.local
 import actors.containers.service  # noqa: F401  io.dockyard.service.v1.containers-service
 import actors.content.plugin  # noqa: F401  io.dockyard.content.v1.content + service.v1.content-service
 import actors.leases.service  # noqa: F401  io.dockyard.lease.v1.manager
