@@ -157,3 +157,31 @@ class ContentDelete:
 
 TOPIC_CONTENT_CREATE = "/content/create"
 TOPIC_CONTENT_DELETE = "/content/delete"
+
+
+# -- snapshots (§11) -----------------------------------------------------------------
+
+
+@attrs.frozen(kw_only=True)
+class SnapshotPrepare:
+    key: str
+    parent: str = ""
+    snapshotter: str = ""
+
+
+@attrs.frozen(kw_only=True)
+class SnapshotCommit:
+    key: str
+    name: str
+    snapshotter: str = ""
+
+
+@attrs.frozen(kw_only=True)
+class SnapshotRemove:
+    key: str
+    snapshotter: str = ""
+
+
+TOPIC_SNAPSHOT_PREPARE = "/snapshot/prepare"
+TOPIC_SNAPSHOT_COMMIT = "/snapshot/commit"
+TOPIC_SNAPSHOT_REMOVE = "/snapshot/remove"
