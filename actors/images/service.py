@@ -64,20 +64,21 @@ class ImagesService(Service):
         self.store = store
 
     @rpc(GetImage)
-    async def Get(self, ctx: CallContext, req: GetImage) -> Image:
-        return await self.store.get(ctx.namespace, req.name)
+    async def Get(self, ctx: CallContext, req: GetImage) -> dict:
+        return {"image": await self.store.get(ctx.namespace, req.name)}
 
     @rpc(ListImages)
-    async def List(self, ctx: CallContext, req: ListImages) -> list[Image]:
-        return await self.store.list(ctx.namespace, req.filters)
+    async def List(self, ctx: CallContext, req: ListImages) -> dict:
+        return {"images": await self.store.list(ctx.namespace, req.filters)}
 
     @rpc(CreateImage)
-    async def Create(self, ctx: CallContext, req: CreateImage) -> Image:
-        return await self.store.create(ctx.namespace, req.image.to_image(), lease=ctx.lease)
+    async def Create(self, ctx: CallContext, req: CreateImage) -> dict:
+        return {"image": await self.store.create(ctx.namespace, req.image.to_image(), lease=ctx.lease)}
 
     @rpc(UpdateImage)
-    async def Update(self, ctx: CallContext, req: UpdateImage) -> Image:
-        return await self.store.update(ctx.namespace, req.image.to_image(), req.update_mask, lease=ctx.lease)
+    async def Update(self, ctx: CallContext, req: UpdateImage) -> dict:
+        image = await self.store.update(ctx.namespace, req.image.to_image(), req.update_mask, lease=ctx.lease)
+        return {"image": image}
 
     @rpc(DeleteImage)
     async def Delete(self, ctx: CallContext, req: DeleteImage) -> dict:

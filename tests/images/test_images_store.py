@@ -22,15 +22,15 @@ def image(name, **kw):
 
 
 def test_create_get_list_delete(daemon):
-    created = daemon.call("Images.Create", {"image": image("docker.io/library/a:1", labels={"x": "1"})})
+    created = daemon.call("Images.Create", {"image": image("docker.io/library/a:1", labels={"x": "1"})})["image"]
     assert created["name"] == "docker.io/library/a:1"
     assert created["created_at"] > 0 and created["created_at"] == created["updated_at"]
-    got = daemon.call("Images.Get", {"name": "docker.io/library/a:1"})
+    got = daemon.call("Images.Get", {"name": "docker.io/library/a:1"})["image"]
     assert got["target"]["digest"] == DIGEST_A and got["labels"] == {"x": "1"}
     with pytest.raises(errdefs.AlreadyExists, match="a:1"):
         daemon.call("Images.Create", {"image": image("docker.io/library/a:1")})
     daemon.call("Images.Create", {"image": image("b", digest=DIGEST_B, media_type=INDEX)})
-    assert [i["name"] for i in daemon.call("Images.List", {})] == ["b", "docker.io/library/a:1"]
+    assert [i["name"] for i in daemon.call("Images.List", {})["images"]] == ["b", "docker.io/library/a:1"]
     daemon.call("Images.Delete", {"name": "b"})
     with pytest.raises(errdefs.NotFound, match="'b'"):
         daemon.call("Images.Get", {"name": "b"})
@@ -41,7 +41,7 @@ def test_create_get_list_delete(daemon):
 def test_namespaces_are_separate_and_required(daemon):
     daemon.call("Images.Create", {"image": image("one")})
     with daemon.client(namespace="other") as c:
-        assert c.call("Images.List", {}) == []
+        assert c.call("Images.List", {}) == {"images": []}
         with pytest.raises(errdefs.NotFound):
             c.call("Images.Get", {"name": "one"})
     with daemon.client(namespace=None) as c, pytest.raises(errdefs.FailedPrecondition, match="namespace"):
@@ -66,7 +66,7 @@ def test_filters(daemon):
     daemon.call("Images.Create", {"image": image("docker.io/x/b:1", digest=DIGEST_B, media_type=INDEX)})
 
     def names(*flt):
-        return [i["name"] for i in daemon.call("Images.List", {"filters": list(flt)})]
+        return [i["name"] for i in daemon.call("Images.List", {"filters": list(flt)})["images"]]
 
     assert names("name==docker.io/x/b:1") == ["docker.io/x/b:1"]
     assert names(f"target.digest=={DIGEST_A}") == ["docker.io/x/a:1"]
@@ -81,17 +81,18 @@ def test_filters(daemon):
 def test_update_masks(daemon):
     daemon.call("Images.Create", {"image": image("u", labels={"a": "1", "b": "2"}, annotations={"n": "1"})})
     one = daemon.call("Images.Update", {"image": image("u", labels={"a": "9", "c": "3"}),
-                                        "update_mask": ["labels.a"]})
+                                        "update_mask": ["labels.a"]})["image"]
     assert one["labels"] == {"a": "9", "b": "2"}
-    two = daemon.call("Images.Update", {"image": image("u", labels={}), "update_mask": ["labels.b"]})
+    two = daemon.call("Images.Update", {"image": image("u", labels={}), "update_mask": ["labels.b"]})["image"]
     assert two["labels"] == {"a": "9"}
     three = daemon.call("Images.Update", {"image": image("u", annotations={"m": "2"}),
-                                          "update_mask": ["annotations.m"]})
+                                          "update_mask": ["annotations.m"]})["image"]
     assert three["target"]["annotations"] == {"n": "1", "m": "2"}
-    four = daemon.call("Images.Update", {"image": image("u", digest=DIGEST_B, size=99), "update_mask": ["target"]})
+    four = daemon.call("Images.Update", {"image": image("u", digest=DIGEST_B, size=99),
+                                         "update_mask": ["target"]})["image"]
     assert four["target"]["digest"] == DIGEST_B and four["labels"] == {"a": "9"}
     assert four["created_at"] == one["created_at"] and four["updated_at"] > one["updated_at"]
-    whole = daemon.call("Images.Update", {"image": image("u", labels={"z": "1"})})
+    whole = daemon.call("Images.Update", {"image": image("u", labels={"z": "1"})})["image"]
     assert whole["labels"] == {"z": "1"} and whole["target"]["digest"] == DIGEST_A
     with pytest.raises(errdefs.InvalidArgument, match="cannot update 'name'"):
         daemon.call("Images.Update", {"image": image("u"), "update_mask": ["name"]})
@@ -106,7 +107,7 @@ def test_delete_with_target_check(daemon):
     with pytest.raises(errdefs.NotFound, match="has target"):
         daemon.call("Images.Delete", {"name": "t", "target": target(digest=DIGEST_B)})
     daemon.call("Images.Delete", {"name": "t", "target": target(), "sync": True})
-    assert daemon.call("Images.List", {}) == []
+    assert daemon.call("Images.List", {}) == {"images": []}
 
 
 def test_events(daemon):
@@ -122,3 +123,15 @@ def test_events(daemon):
     assert got[0]["event"] == {"name": "e", "labels": {"k": "v"}}
     assert got[1]["event"] == {"name": "e", "labels": {}}
     assert got[2]["event"] == {"name": "e"}
+
+
+def test_lease_holds_only_expiring_images(daemon):
+    lease = daemon.call("Leases.Create", {"id": "l1"})["lease"]["id"]
+    with daemon.client(lease=lease) as c:
+        c.call("Images.Create", {"image": image("plain")})
+        c.call("Images.Create", {"image": image("temp", labels={"containerd.io/gc.expire": "2100-01-01T00:00:00Z"})})
+        c.call("Images.Update", {"image": image("plain", labels={"x": "1"}), "update_mask": ["labels.x"]})
+    resources = daemon.call("Leases.ListResources", {"id": lease})["resources"]
+    assert [(r["type"], r["id"]) for r in resources] == [("images", "temp")]
+    with daemon.client(lease="missing") as c, pytest.raises(errdefs.NotFound, match="lease"):
+        c.call("Images.Create", {"image": image("x", labels={"containerd.io/gc.expire": "2100-01-01T00:00:00Z"})})

@@ -36,7 +36,7 @@ def test_import_oci_layout_creates_images_and_labels(daemon, image):
     result = import_archive(daemon, oci_archive({"docker.io/library/t:1": image}))
     assert [i["name"] for i in result["images"]] == ["docker.io/library/t:1"]
     assert result["images"][0]["target"]["digest"] == image.manifest.digest
-    got = daemon.call("Images.Get", {"name": "docker.io/library/t:1"})
+    got = daemon.call("Images.Get", {"name": "docker.io/library/t:1"})["image"]
     assert got["target"]["media_type"] == mt.OCI_MANIFEST
     labels = content_labels(daemon, image.manifest.digest)
     assert labels[LABEL_GC_REF_CONTENT_CONFIG] == image.config.digest
@@ -62,13 +62,13 @@ def test_import_updates_an_existing_name(daemon, image):
     other = TestImage([layer([("x", b"x")])])
     import_archive(daemon, oci_archive({"docker.io/library/t:1": image}))
     import_archive(daemon, oci_archive({"docker.io/library/t:1": other}))
-    assert daemon.call("Images.Get", {"name": "docker.io/library/t:1"})["target"]["digest"] == other.manifest.digest
+    assert daemon.call("Images.Get", {"name": "docker.io/library/t:1"})["image"]["target"]["digest"] == other.manifest.digest
 
 
 def test_import_missing_blob_names_it(daemon, image):
     with pytest.raises(errdefs.NotFound, match=image.layers[1].digest):
         import_archive(daemon, oci_archive({"docker.io/library/t:1": image}, skip={image.layers[1].digest}))
-    assert daemon.call("Images.List", {}) == []
+    assert daemon.call("Images.List", {}) == {"images": []}
 
 
 def test_import_garbage_is_invalid(daemon):
