@@ -20,6 +20,9 @@ COMMAND_MODULES = (
     "cli.commands.namespaces",
     "cli.commands.events",
     "cli.commands.call",
+    "cli.commands.images",
+    "cli.commands.content",
+    "cli.commands.leases",
 )
 
 
@@ -32,6 +35,9 @@ COMMAND_WORDS = {
     "ns": "cli.commands.namespaces",
     "events": "cli.commands.events", "event": "cli.commands.events",
     "call": "cli.commands.call",
+    "images": "cli.commands.images", "image": "cli.commands.images", "i": "cli.commands.images",
+    "content": "cli.commands.content",
+    "leases": "cli.commands.leases", "lease": "cli.commands.leases",
 }
 GLOBAL_FLAGS_WITH_VALUE = {"--address", "-a", "--namespace", "-n", "--timeout", "--format", "--lease"}
 

@@ -25,8 +25,9 @@ and never await.  Events are published after their transaction committed.
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Iterator
 
 import attrs
 import trio
@@ -75,6 +76,17 @@ def _adaptor(info: ContentInfo) -> filters.MappingAdaptor:
 
 def backend_ref(namespace: str, seq: int, ref: str) -> str:
     return f"{namespace}/{seq}/{ref}"
+
+
+@contextlib.contextmanager
+def client_ref(bref: str, ref: str) -> Iterator[None]:
+    """Errors of the backend name the backend ref; the client knows only its own."""
+    try:
+        yield
+    except errdefs.DockyardError as exc:
+        if repr(bref) not in exc.message:
+            raise
+        raise type(exc)(exc.message.replace(repr(bref), repr(ref))) from None
 
 
 def apply_label_paths(current: dict[str, str], labels: dict[str, str],
@@ -210,8 +222,9 @@ class NamespacedContent:
         if shared_size is not None:
             return ContentWriter(store=self, namespace=namespace, ref=ref, bref=bref, lease=lease,
                                  total=shared_size, expected=expected, started_at=now)
-        backend = await trio.to_thread.run_sync(
-            lambda: self.backend.writer(bref, total=total, expected=None))
+        with client_ref(bref, ref):
+            backend = await trio.to_thread.run_sync(
+                lambda: self.backend.writer(bref, total=total, expected=None))
         return ContentWriter(store=self, namespace=namespace, ref=ref, bref=bref, lease=lease,
                              total=total, expected=expected, started_at=now, backend=backend)
 
@@ -284,7 +297,8 @@ class NamespacedContent:
         if row is None:
             raise errdefs.NotFound(f"ingest {ref!r}: not found")
         try:
-            await trio.to_thread.run_sync(self.backend.abort, row["backend_ref"])
+            with client_ref(row["backend_ref"], ref):
+                await trio.to_thread.run_sync(self.backend.abort, row["backend_ref"])
         except errdefs.NotFound:
             pass  # shared (no backend bytes) or already gone
         with self.db.write() as tx:
@@ -417,7 +431,8 @@ class ContentWriter:
     async def write(self, data: bytes | bytearray | memoryview) -> int:
         if self.backend is None:
             await self._materialise(copy=True)
-        return await trio.to_thread.run_sync(self.backend.write, data)
+        with client_ref(self.bref, self.ref):
+            return await trio.to_thread.run_sync(self.backend.write, data)
 
     async def write_at(self, offset: int, data: bytes | bytearray | memoryview) -> int:
         """containerd's rule: offset 0 restarts the ingest; otherwise it must be the current offset."""
@@ -425,7 +440,8 @@ class ContentWriter:
             if offset != 0 and offset != self.total:
                 raise errdefs.OutOfRange(f"ref {self.ref!r}: write at offset {offset}, current offset is {self.total}")
             await self._materialise(copy=offset != 0)
-        return await trio.to_thread.run_sync(self.backend.write_at, offset, data)
+        with client_ref(self.bref, self.ref):
+            return await trio.to_thread.run_sync(self.backend.write_at, offset, data)
 
     async def truncate(self, size: int) -> None:
         if size != 0:
@@ -452,7 +468,8 @@ class ContentWriter:
                 raise
             return w
 
-        self.backend = await trio.to_thread.run_sync(open_and_copy)
+        with client_ref(bref, self.ref):
+            self.backend = await trio.to_thread.run_sync(open_and_copy)
         with store.db.write() as tx:
             tx.execute("UPDATE ingests SET expected = '' WHERE namespace = ? AND ref = ?", (self.namespace, self.ref))
 
@@ -495,7 +512,8 @@ class ContentWriter:
         digest = expected or w.digest()
         self.store._pin_expected(self.namespace, self.ref, self.bref, digest)
         try:
-            actual = await trio.to_thread.run_sync(w.commit, offset, expected)
+            with client_ref(self.bref, self.ref):
+                actual = await trio.to_thread.run_sync(w.commit, offset, expected)
         except errdefs.AlreadyExists:
             actual = digest  # the backend already had these bytes (another namespace)
         except BaseException:

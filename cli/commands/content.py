@@ -1,0 +1,260 @@
+"""``dockyard content ingest|get|ls|rm|label|active|info``, as ctr's.
+
+``ingest`` streams stdin to ``Content.Write`` in 4 MiB chunks (one request, no
+per-chunk round trips); with ``--expected-digest`` an interrupted ingest of the
+same ref resumes where the daemon says it stopped (the digest check at commit
+makes that safe).  A progress bar goes to stderr when stderr is a terminal.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import sys
+import time
+
+from cli.output import table, to_json
+from wire import errdefs
+
+CHUNK = 4 << 20
+_SIZE_UNITS = ("B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB")
+
+
+def register(sub) -> None:
+    p = sub.add_parser("content", help="manage content")
+    s = p.add_subparsers(dest="content_command", required=True)
+    ing = s.add_parser("ingest", help="accept content into the store (from stdin)")
+    ing.add_argument("--expected-size", type=int, default=0, help="validate against provided size")
+    ing.add_argument("--expected-digest", default="", help="verify content against expected digest")
+    ing.add_argument("ref", metavar="REF")
+    ing.set_defaults(run=run_ingest)
+    get = s.add_parser("get", help="get the data for an object")
+    get.add_argument("digest", metavar="DIGEST")
+    get.set_defaults(run=run_get)
+    ls = s.add_parser("ls", aliases=["list"], help="list all blobs in the store")
+    ls.add_argument("--quiet", "-q", action="store_true", help="print only the blob digest")
+    ls.add_argument("filters", nargs="*", metavar="FILTER")
+    ls.set_defaults(run=run_ls)
+    rm = s.add_parser("rm", aliases=["delete", "del", "remove"], help="permanently delete one or more blobs")
+    rm.add_argument("digests", nargs="+", metavar="DIGEST")
+    rm.set_defaults(run=run_rm)
+    lb = s.add_parser("label", help="add labels to content (KEY= removes a label)")
+    lb.add_argument("digest", metavar="DIGEST")
+    lb.add_argument("labels", nargs="*", metavar="KEY=VALUE")
+    lb.set_defaults(run=run_label)
+    act = s.add_parser("active", help="display active transfers")
+    act.add_argument("filters", nargs="*", metavar="FILTER")
+    act.set_defaults(run=run_active)
+    info = s.add_parser("info", help="show a blob's record (digest, size, times, labels)")
+    info.add_argument("digest", metavar="DIGEST")
+    info.set_defaults(run=run_info)
+
+
+# -- formatting as ctr does (go-units HumanSize / HumanDuration) ------------------------
+
+
+def human_size(size: float) -> str:
+    i = 0
+    while size >= 1000 and i < len(_SIZE_UNITS) - 1:
+        size /= 1000.0
+        i += 1
+    return f"{size:.4g}{_SIZE_UNITS[i]}"
+
+
+def human_duration(seconds: float) -> str:
+    s = int(seconds)
+    if s < 1:
+        return "Less than a second"
+    if s == 1:
+        return "1 second"
+    if s < 60:
+        return f"{s} seconds"
+    minutes = int(seconds / 60)
+    if minutes == 1:
+        return "About a minute"
+    if minutes < 60:
+        return f"{minutes} minutes"
+    hours = round(seconds / 3600)
+    if hours == 1:
+        return "About an hour"
+    if hours < 48:
+        return f"{hours} hours"
+    if hours < 24 * 7 * 2:
+        return f"{hours // 24} days"
+    if hours < 24 * 30 * 2:
+        return f"{hours // 24 // 7} weeks"
+    if hours < 24 * 365 * 2:
+        return f"{hours // 24 // 30} months"
+    return f"{int(seconds / 3600) // 24 // 365} years"
+
+
+def age(ns: int) -> str:
+    return human_duration(max(0.0, time.time() - ns / 1e9))
+
+
+def label_text(labels: dict[str, str]) -> str:
+    return ",".join(f"{k}={v}" for k, v in sorted(labels.items())) or "-"
+
+
+# -- ingest ---------------------------------------------------------------------------
+
+
+class Progress:
+    """A one-line progress bar on stderr, redrawn at most 10 times a second."""
+
+    def __init__(self, ref: str, total: int) -> None:
+        self.ref, self.total, self.done = ref, total, 0
+        self.start = self.last = time.monotonic()
+
+    def add(self, n: int, *, final: bool = False) -> None:
+        self.done += n
+        now = time.monotonic()
+        if not final and now - self.last < 0.1:
+            return
+        self.last = now
+        rate = self.done / max(now - self.start, 1e-6)
+        if self.total:
+            frac = min(1.0, self.done / self.total)
+            bar = "=" * int(frac * 30)
+            line = f"{self.ref}: [{bar:<30}] {human_size(self.done)}/{human_size(self.total)}"
+        else:
+            line = f"{self.ref}: {human_size(self.done)}"
+        sys.stderr.write(f"\r{line} {human_size(rate)}/s\033[K" + ("\n" if final else ""))
+        sys.stderr.flush()
+
+
+def _resume_offset(ctx, args, fd: int) -> int:
+    """Where to start: the daemon's offset for this ref when it can be checked, else 0."""
+    if not args.expected_digest:
+        return 0  # nothing would catch a different stream behind an old prefix: start over
+    try:
+        status = ctx.call("Content.Status", {"ref": args.ref})["status"]
+    except errdefs.NotFound:
+        return 0
+    offset = status["offset"]
+    if not offset or (status.get("expected") not in (None, "", args.expected_digest)):
+        return 0
+    try:
+        os.lseek(fd, offset, os.SEEK_SET)
+        return offset
+    except OSError:
+        pass
+    left = offset  # a pipe: read past what the daemon already has
+    while left:
+        data = os.read(fd, min(CHUNK, left))
+        if not data:
+            raise errdefs.FailedPrecondition(
+                f"ref {args.ref!r}: stdin ended before the {offset} bytes the daemon already holds")
+        left -= len(data)
+    return offset
+
+
+def _chunks(fd: int, progress: Progress | None):
+    while True:
+        data = os.read(fd, CHUNK)
+        if not data:
+            break
+        if progress is not None:
+            progress.add(len(data))
+        yield data
+    if progress is not None:
+        progress.add(0, final=True)
+
+
+def run_ingest(ctx, args) -> int:
+    fd = sys.stdin.fileno()
+    params = {"ref": args.ref, "expected": args.expected_digest}
+    if args.expected_size:
+        params["total"] = args.expected_size
+    offset = _resume_offset(ctx, args, fd)
+    params["offset"] = offset
+    progress = None
+    if sys.stderr.isatty():
+        total = args.expected_size
+        if not total:
+            try:
+                st = os.fstat(fd)
+                total = st.st_size if st.st_size and stat.S_ISREG(st.st_mode) else 0
+            except OSError:
+                total = 0
+        progress = Progress(args.ref, total)
+        progress.done = offset
+    try:
+        result = ctx.client.upload("Content.Write", params, _chunks(fd, progress))
+    except errdefs.AlreadyExists:
+        return 0  # already in this namespace: that is success, as for ctr
+    if ctx.json:
+        to_json(result)
+    return 0
+
+
+# -- the rest -----------------------------------------------------------------------------
+
+
+def run_get(ctx, args) -> None:
+    out = sys.stdout.buffer
+    for item in ctx.client.stream("Content.Read", {"digest": args.digest}):
+        out.write(item["data"])
+    out.flush()
+
+
+def run_ls(ctx, args) -> None:
+    infos = [info for batch in ctx.client.stream("Content.List", {"filters": args.filters})
+             for info in batch["info"]]
+    if ctx.json:
+        to_json(infos)
+    elif args.quiet:
+        for info in infos:
+            print(info["digest"])
+    else:
+        table(["DIGEST", "SIZE", "AGE", "LABELS"],
+              [[i["digest"], human_size(i["size"]), age(i["created_at"]), label_text(i["labels"])] for i in infos])
+
+
+def run_rm(ctx, args) -> int:
+    failed = 0
+    for digest in args.digests:
+        try:
+            ctx.call("Content.Delete", {"digest": digest})
+        except errdefs.NotFound:
+            continue  # as ctr: a blob that is not there is not an error
+        except errdefs.DockyardError as exc:
+            print(f"dockyard: unable to delete {digest}: {exc.message}", file=sys.stderr)
+            failed += 1
+            continue
+        print(digest)
+    return 1 if failed else 0
+
+
+def parse_label_args(items: list[str]) -> dict[str, str]:
+    """ctr's label arguments: KEY=VALUE, KEY= (removes), bare KEY (means "true")."""
+    labels = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not key:
+            raise errdefs.InvalidArgument(f"label {item!r} must be KEY=VALUE")
+        labels[key] = value if sep else "true"
+    return labels
+
+
+def run_label(ctx, args) -> None:
+    labels = parse_label_args(args.labels)
+    result = ctx.call("Content.Update", {"digest": args.digest, "labels": labels,
+                                         "update_mask": [f"labels.{k}" for k in labels]})
+    info = result["info"]
+    if ctx.json:
+        to_json(info)
+    else:
+        print(",".join(f"{k}={v}" for k, v in sorted(info["labels"].items())))
+
+
+def run_active(ctx, args) -> None:
+    statuses = ctx.call("Content.ListStatuses", {"filters": args.filters})["statuses"]
+    if ctx.json:
+        to_json(statuses)
+        return
+    table(["REF", "SIZE", "AGE"], [[s["ref"], human_size(s["offset"]), age(s["started_at"])] for s in statuses])
+
+
+def run_info(ctx, args) -> None:
+    to_json(ctx.call("Content.Info", {"digest": args.digest})["info"])
