@@ -36,7 +36,6 @@ COMMAND_WORDS = {
     "events": "cli.commands.events", "event": "cli.commands.events",
     "call": "cli.commands.call",
     "images": "cli.commands.images", "image": "cli.commands.images", "i": "cli.commands.images",
-    "images": "cli.commands.images", "image": "cli.commands.images", "i": "cli.commands.images",
     "content": "cli.commands.content",
     "leases": "cli.commands.leases", "lease": "cli.commands.leases",
 }
