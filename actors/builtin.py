@@ -12,6 +12,7 @@ import actors.transfer.plugin  # noqa: F401  io.dockyard.transfer.v1.local
 import actors.containers.service  # noqa: F401  io.dockyard.service.v1.containers-service
 import actors.content.plugin  # noqa: F401  io.dockyard.content.v1.content + service.v1.content-service
 import actors.leases.service  # noqa: F401  io.dockyard.lease.v1.manager
+import actors.runtime.service  # noqa: F401  io.dockyard.runtime.v1.task + io.dockyard.service.v1.tasks-service
 import actors.introspection  # noqa: F401  version + introspection services
 import actors.server.websocket  # noqa: F401  io.dockyard.server.v1.websocket
 import actors.server.rpc_plugin  # noqa: F401  io.dockyard.server.v1.rpc (serves everything above)
