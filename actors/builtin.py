@@ -15,4 +15,5 @@ import actors.leases.service  # noqa: F401  io.dockyard.lease.v1.manager
 import actors.runtime.service  # noqa: F401  io.dockyard.runtime.v1.task + io.dockyard.service.v1.tasks-service
 import actors.introspection  # noqa: F401  version + introspection services
 import actors.server.websocket  # noqa: F401  io.dockyard.server.v1.websocket
+import actors.gc.service  # noqa: F401  io.dockyard.gc.v1.scheduler + service.v1.gc-service
 import actors.server.rpc_plugin  # noqa: F401  io.dockyard.server.v1.rpc (serves everything above)
