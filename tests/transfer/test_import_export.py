@@ -103,3 +103,20 @@ def test_export_errors(daemon, image):
     daemon.call("Content.Delete", {"digest": image.layers[0].digest})
     with pytest.raises(errdefs.NotFound, match=image.layers[0].digest):
         export(daemon, names=["docker.io/library/t:1"])
+
+
+def test_deleting_the_image_lets_gc_remove_its_content(daemon, image):
+    import_archive(daemon, oci_archive({"docker.io/library/t:1": image}))
+    keep = TestImage([layer([("etc/two", b"2")])])  # shares nothing but is kept by its own image
+    import_archive(daemon, oci_archive({"docker.io/library/keep:1": keep}))
+    blobs = daemon.root / "io.dockyard.content.v1.content" / "blobs" / "sha256"
+    assert all((blobs / d.split(":")[1]).exists() for d in image.blobs)
+    daemon.call("Images.Delete", {"name": "docker.io/library/t:1", "sync": True})
+    for digest in image.blobs:
+        if digest in keep.blobs:
+            continue
+        with pytest.raises(errdefs.NotFound):
+            daemon.call("Content.Info", {"digest": digest})
+        assert not (blobs / digest.split(":")[1]).exists()
+    for digest in keep.blobs:
+        assert daemon.call("Content.Info", {"digest": digest})["info"]["digest"] == digest
