@@ -23,6 +23,7 @@ COMMAND_MODULES = (
     "cli.commands.images",
     "cli.commands.content",
     "cli.commands.leases",
+    "cli.commands.gc",
 )
 
 

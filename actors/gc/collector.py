@@ -234,9 +234,9 @@ class Collector:
             return Explanation(kind=kind, namespace=namespace, id=id, kept=True, chain=chain,
                                reason=chain[0].via)
         if kind == LEASE:
-            reason = "the lease has expired (containerd.io/gc.expire is in the past)"
+            reason = "nothing keeps it: the lease has expired (containerd.io/gc.expire is in the past)"
         elif kind == IMAGE and record.expired:
-            reason = "the image has expired (containerd.io/gc.expire is in the past) and nothing references it"
+            reason = "nothing keeps it: the image has expired (containerd.io/gc.expire is in the past)"
         else:
-            reason = "nothing references it: the next collection removes it"
+            reason = "nothing keeps it: the next collection removes it"
         return Explanation(kind=kind, namespace=namespace, id=id, kept=False, reason=reason)
