@@ -5,9 +5,11 @@ the RPC server) are placed after all others whatever their position.
 """
 
 import actors.events.service  # noqa: F401  io.dockyard.event.v1.exchange
+import actors.snapshots.plugin  # noqa: F401  io.dockyard.snapshotter.v1.overlayfs + .native
 import actors.metadata.plugin  # noqa: F401  io.dockyard.metadata.v1.sqlite
 import actors.metadata.namespaces  # noqa: F401  io.dockyard.service.v1.namespaces-service
 import actors.images.plugin  # noqa: F401  io.dockyard.service.v1.images-service
+import actors.snapshots.service  # noqa: F401  io.dockyard.service.v1.snapshots-service
 import actors.transfer.plugin  # noqa: F401  io.dockyard.transfer.v1.local
 import actors.containers.service  # noqa: F401  io.dockyard.service.v1.containers-service
 import actors.content.plugin  # noqa: F401  io.dockyard.content.v1.content + service.v1.content-service

@@ -10,6 +10,7 @@ import attrs
 from actors.content.metadata import NamespacedContent
 from actors.images.store import NamespacedImages
 from actors.plugin import CONTENT, EVENT, METADATA, SNAPSHOTTER, InitContext, plugin
+from actors.snapshots.metadata import open_snapshot_stores
 
 from .db import MetadataDB
 
@@ -24,6 +25,7 @@ class Metadata:
     snapshotters: dict[str, Any] = attrs.Factory(dict)
     image_store: Any = None  # NamespacedImages (actors/images)
     content_store: Any = None  # NamespacedContent (actors/content), when a content plugin is loaded
+    snapshot_stores: dict[str, Any] = attrs.Factory(dict)  # NamespacedSnapshotter per backend (actors/snapshots)
 
     async def aclose(self) -> None:
         self.db.close()
@@ -44,4 +46,5 @@ async def init_metadata(ic: InitContext) -> Metadata:
     metadata.image_store = NamespacedImages(db=db, events=metadata.events)
     if metadata.content is not None:
         metadata.content_store = NamespacedContent(db=db, backend=metadata.content, events=metadata.events)
+    metadata.snapshot_stores = await open_snapshot_stores(metadata, ic.timeouts)
     return metadata

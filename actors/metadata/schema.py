@@ -3,6 +3,8 @@
 This is the bucket layout of containerd's bolt schema (v1/<ns>/<kind>/<key>) as
 tables.  Labels are JSON maps; times are int nanoseconds.  Backend keys of
 snapshots and ingests are ``<ns>/<seq>/<key>`` with ``seq`` from ``sequences``.
+A snapshot row's ``kind`` is active|view|committed; ``pending`` is non-empty while
+the backend call that creates it is in flight (see actors/snapshots/metadata.py).
 A new version adds statements to MIGRATIONS; never edit a shipped one.
 """
 
@@ -44,10 +46,13 @@ MIGRATIONS: dict[int, list[str]] = {
             namespace TEXT NOT NULL, snapshotter TEXT NOT NULL, key TEXT NOT NULL,
             backend_key TEXT NOT NULL,
             parent TEXT NOT NULL DEFAULT '',
+            kind TEXT NOT NULL DEFAULT 'active',
+            pending TEXT NOT NULL DEFAULT '',
             labels TEXT NOT NULL DEFAULT '{}',
             created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,
             PRIMARY KEY (namespace, snapshotter, key))""",
         "CREATE INDEX snapshots_by_backend ON snapshots (snapshotter, backend_key)",
+        "CREATE INDEX snapshots_by_parent ON snapshots (namespace, snapshotter, parent)",
         """CREATE TABLE leases (
             namespace TEXT NOT NULL, id TEXT NOT NULL,
             labels TEXT NOT NULL DEFAULT '{}',

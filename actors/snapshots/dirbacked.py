@@ -23,6 +23,7 @@ import uuid
 from collections.abc import Callable, Collection, Mapping
 
 from actors.mount import Mount
+from oci.identity import LABEL_SNAPSHOT_REF
 from wire.errdefs import (
     Aborted,
     AlreadyExists,
@@ -112,7 +113,7 @@ class DirSnapshotter(Snapshotter):
         lifecycle.check_key(key)
         labels = _checked_labels(key, labels)
         with self._store.read() as tx:
-            parents = self._check_create(tx, key, parent)
+            parents = self._check_create(tx, key, parent, labels)
         build = None
         if self._needs_dir(kind, parents):
             build = self._start_build()
@@ -127,17 +128,27 @@ class DirSnapshotter(Snapshotter):
                 if os.path.lexists(build):
                     shutil.rmtree(build, ignore_errors=True)
 
-    def _check_create(self, tx: Tx, key: str, parent: str) -> list[Row]:
-        """Parent chain (nearest first) if ``key`` may be created on ``parent``."""
+    def _check_create(self, tx: Tx, key: str, parent: str, labels: Mapping[str, str]) -> list[Row]:
+        """Parent chain (nearest first) if ``key`` may be created on ``parent``.
+
+        A ``containerd.io/snapshot.ref`` label naming a committed snapshot on
+        the same parent is AlreadyExists: the layer is there already.
+        """
         if tx.get(key) is not None:
             raise AlreadyExists(f"snapshot {key!r}: already exists")
-        if not parent:
-            return []
-        row = tx.get(parent)
-        if row is None:
-            raise NotFound(f"snapshot {key!r}: parent {parent!r}: not found")
-        lifecycle.check_parent(key, parent, row.kind)
-        return tx.chain(row)
+        chain: list[Row] = []
+        if parent:
+            row = tx.get(parent)
+            if row is None:
+                raise NotFound(f"snapshot {key!r}: parent {parent!r}: not found")
+            lifecycle.check_parent(key, parent, row.kind)
+            chain = tx.chain(row)
+        target = labels.get(LABEL_SNAPSHOT_REF)
+        if target:
+            found = tx.committed_with_ref(target, chain[0].id if chain else None)
+            if found is not None:
+                raise AlreadyExists(f"snapshot {key!r}: target {target!r} exists as {found!r}")
+        return chain
 
     def _start_build(self) -> str:
         with self._store.lock:
@@ -148,7 +159,7 @@ class DirSnapshotter(Snapshotter):
     def _record(self, kind: Kind, key: str, parent: str, labels, parents: list[Row], build: str | None) -> list[Mount]:
         stale = None
         with self._store.write() as tx:
-            current = self._check_create(tx, key, parent)
+            current = self._check_create(tx, key, parent, labels)
             if [r.id for r in current] != [r.id for r in parents]:
                 raise Aborted(f"snapshot {key!r}: parent {parent!r} changed during prepare")
             row = tx.insert(key=key, kind=kind, parent_id=parents[0].id if parents else None,
@@ -242,6 +253,10 @@ class DirSnapshotter(Snapshotter):
         for path in doomed:
             log.info("cleanup: removing unowned snapshot storage %s", path)
             _remove_tree(path)
+
+    async def aclose(self) -> None:
+        """Plugin shutdown hook; closing is quick, so no worker thread."""
+        self.close()
 
     def close(self) -> None:
         if self._lock_fd >= 0:

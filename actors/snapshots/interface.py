@@ -59,7 +59,9 @@ class Snapshotter(abc.ABC):
         """Create an Active snapshot ``key`` on ``parent`` and return its mounts.
 
         InvalidArgument for an empty key or a parent that is not Committed;
-        NotFound if ``parent`` is missing; AlreadyExists if ``key`` exists.
+        NotFound if ``parent`` is missing; AlreadyExists if ``key`` exists, or
+        if label ``containerd.io/snapshot.ref`` names a Committed snapshot (by
+        that label) on the same parent: the layer is already there.
         """
 
     @abc.abstractmethod

@@ -123,6 +123,15 @@ class Tx:
         return [k for (k,) in self._conn.execute(
             "SELECT key FROM snapshots WHERE parent_id = ? ORDER BY id", (id_,))]
 
+    def committed_with_ref(self, ref: str, parent_id: int | None) -> str | None:
+        """Key of a committed snapshot on ``parent_id`` labelled snapshot.ref=``ref``."""
+        found = self._conn.execute(
+            "SELECT key FROM snapshots WHERE kind = ? AND parent_id IS ?"
+            " AND json_extract(labels, '$.\"containerd.io/snapshot.ref\"') = ? ORDER BY id LIMIT 1",
+            (int(Kind.COMMITTED), parent_id, ref),
+        ).fetchone()
+        return found[0] if found else None
+
     def all(self) -> list[Row]:
         return [_row(v) for v in self._conn.execute(_SELECT + " ORDER BY s.id")]
 
