@@ -21,7 +21,8 @@ def dump(obj) -> bytes:
 
 
 def layer(entries: list[tuple]) -> bytes:
-    """A layer tar: (name, bytes) file, (name, "dir"), (name, "->", target) symlink, (name, "wh") whiteout."""
+    """A layer tar: (name, bytes) file, (name, bytes, "mode", 0o755) file with a mode, (name, "dir"),
+    (name, "->", target) symlink, (name, "wh") whiteout of name."""
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
         for entry in entries:
@@ -40,7 +41,7 @@ def layer(entries: list[tuple]) -> bytes:
                 tar.addfile(info, io.BytesIO(b""))
             else:
                 info = tarfile.TarInfo(name)
-                info.size, info.mode = len(entry[1]), entry[2] if len(entry) > 3 else 0o644
+                info.size, info.mode = len(entry[1]), entry[3] if len(entry) > 3 else 0o644
                 tar.addfile(info, io.BytesIO(entry[1]))
     return buf.getvalue()
 
