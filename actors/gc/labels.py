@@ -114,7 +114,7 @@ _UNIT_NS = {"ns": 1, "us": 1_000, "µs": 1_000, "μs": 1_000, "ms": 1_000_000, "
 def parse_go_duration(text: str) -> int | None:
     """Go's ``time.ParseDuration`` (``1h30m``, ``-5s``, ``0``) → ns, or None if malformed."""
     sign = 1
-    if text[:1] in "+-":
+    if text[:1] and text[0] in "+-":
         sign = -1 if text[0] == "-" else 1
         text = text[1:]
     if text == "0":
