@@ -24,6 +24,7 @@ COMMAND_MODULES = (
     "cli.commands.content",
     "cli.commands.leases",
     "cli.commands.gc",
+    "cli.commands.containers", "cli.commands.tasks", "cli.commands.run",
 )
 
 
@@ -39,6 +40,8 @@ COMMAND_WORDS = {
     "images": "cli.commands.images", "image": "cli.commands.images", "i": "cli.commands.images",
     "content": "cli.commands.content",
     "leases": "cli.commands.leases", "lease": "cli.commands.leases",
+    "containers": "cli.commands.containers", "container": "cli.commands.containers", "c": "cli.commands.containers",
+    "tasks": "cli.commands.tasks", "task": "cli.commands.tasks", "t": "cli.commands.tasks", "run": "cli.commands.run",
 }
 GLOBAL_FLAGS_WITH_VALUE = {"--address", "-a", "--namespace", "-n", "--timeout", "--format", "--lease"}
 

@@ -11,11 +11,14 @@ and 0.1 s, paid only by hosts that run tasks with their own network).
 from __future__ import annotations
 
 import ctypes
+import logging
 import os
 
 from wire import errdefs
 
 MNT_DETACH = 2
+
+logging.getLogger("pyroute2").setLevel(logging.WARNING)  # its debug output would swamp the daemon's log
 
 
 def create(path: str) -> None:
