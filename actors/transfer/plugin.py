@@ -6,6 +6,7 @@ import attrs
 
 from actors.plugin import DIFFER, GC, LEASE, METADATA, TRANSFER, InitContext, plugin
 
+from .lease import LEASE_CLEANUP
 from .service import TransferService
 
 
@@ -19,4 +20,5 @@ async def init_transfer(ic: InitContext) -> TransferService:
     metadata = ic.plugins.get_single(METADATA)
     differs = ic.plugins.get_by_type(DIFFER)
     differ = differs.get(ic.config.differ) or next(iter(differs.values()), None)
-    return TransferService(metadata, differ)
+    leases = next(iter(ic.plugins.get_by_type(LEASE).values()), None)
+    return TransferService(metadata, differ, leases, lease_cleanup=ic.timeouts(LEASE_CLEANUP))

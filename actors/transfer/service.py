@@ -50,9 +50,14 @@ class UnpackImage:
 class TransferService(Service):
     name = "Transfer"
 
-    def __init__(self, metadata: Any, differ: Any) -> None:
+    def __init__(self, metadata: Any, differ: Any, leases: Any, *, lease_cleanup: float = 10.0) -> None:
         self.metadata = metadata
         self.differ = differ
+        self.leases = leases
+        self.lease_cleanup = lease_cleanup
+
+    def _lease(self, ctx: CallContext, ns: str):
+        return transfer_lease(self.leases, ns, ctx.lease, cleanup_timeout=self.lease_cleanup)
 
     @rpc(ImportArchive, stream="client")
     async def Import(self, ctx: CallContext, req: ImportArchive) -> dict:
@@ -62,7 +67,7 @@ class TransferService(Service):
             skip_digest_for_named=req.skip_digest_for_named, all_platforms=req.all_platforms,
             platforms=tuple(req.platforms), unpack=req.unpack, snapshotter=req.snapshotter)
         importer = Importer(metadata=self.metadata, differ=self.differ)
-        async with transfer_lease(self.metadata.db, ns, ctx.lease) as lease:
+        async with self._lease(ctx, ns) as lease:
             result = await importer.run(ns, ctx.items().__aiter__(), options, lease=lease)
         return {"images": list(result.images), "unpacked": result.unpacked, "bytes": result.bytes_read}
 
@@ -74,7 +79,7 @@ class TransferService(Service):
         image = await self.metadata.image_store.get(ns, req.name)
         matcher = matcher_for(False, [req.platform] if req.platform else [])
         options = ImportOptions(snapshotter=req.snapshotter)
-        async with transfer_lease(self.metadata.db, ns, ctx.lease) as lease:
+        async with self._lease(ctx, ns) as lease:
             unpacked = await importer.unpack_images(ns, [image], options, matcher, lease)
         return {"chain_id": unpacked.get(image.name, "")}
 
