@@ -10,6 +10,8 @@ import actors.metadata.plugin  # noqa: F401  io.dockyard.metadata.v1.sqlite
 import actors.metadata.namespaces  # noqa: F401  io.dockyard.service.v1.namespaces-service
 import actors.images.plugin  # noqa: F401  io.dockyard.service.v1.images-service
 import actors.snapshots.service  # noqa: F401  io.dockyard.service.v1.snapshots-service
+import actors.diff.plugin  # noqa: F401  io.dockyard.differ.v1.walking
+import actors.diff.service  # noqa: F401  io.dockyard.service.v1.diff-service
 import actors.transfer.plugin  # noqa: F401  io.dockyard.transfer.v1.local
 import actors.containers.service  # noqa: F401  io.dockyard.service.v1.containers-service
 import actors.content.plugin  # noqa: F401  io.dockyard.content.v1.content + service.v1.content-service
