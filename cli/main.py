@@ -21,6 +21,7 @@ COMMAND_MODULES = (
     "cli.commands.events",
     "cli.commands.call",
     "cli.commands.images",
+    "cli.commands.snapshots",
     "cli.commands.content",
     "cli.commands.leases",
     "cli.commands.gc",
