@@ -470,6 +470,7 @@ class ContentWriter:
 
         with client_ref(bref, self.ref):
             self.backend = await trio.to_thread.run_sync(open_and_copy)
+        self.expected = None  # it named the blob to share; the bytes written now decide the digest
         with store.db.write() as tx:
             tx.execute("UPDATE ingests SET expected = '' WHERE namespace = ? AND ref = ?", (self.namespace, self.ref))
 
