@@ -22,6 +22,7 @@ from . import group as grp
 VERSION = "dockyard-shim-runc-v1 0.1.0 (shim API 3)"
 LOCK_TIMEOUT = 10.0  # seconds to wait for a concurrent start of the same group
 DELETE_RUNC_TIMEOUT = 10.0
+READY_TIMEOUT = 10.0  # seconds for a new server to report ready
 VALUE_FLAGS = ("namespace", "address", "id", "bundle", "publish-binary", "socket")
 BOOL_FLAGS = ("debug", "v", "version")
 
@@ -143,29 +144,40 @@ def _listen(path: str) -> socket.socket:
 
 
 def _spawn_server(listener: socket.socket, flags: dict, bundle: str, group: str, path: str, lock_fd: int) -> None:
-    """Double fork: the server is orphaned into its own session, nobody's child to wait for."""
+    """Double fork: the server is orphaned into its own session, nobody's child to wait for.
+
+    Returns once the server reported ready (subreaper set, shim.pid written).
+    """
     sys.stdout.flush()
     sys.stderr.flush()
+    ready_r, ready_w = os.pipe()
     first = os.fork()
     if first == 0:
         try:
             os.close(lock_fd)  # the lock belongs to this start only
+            os.close(ready_r)
             os.setsid()
             if os.fork() != 0:
                 os._exit(0)
-            _serve(listener, flags, bundle, group, path)
+            _serve(listener, flags, bundle, group, path, ready_w)
         except BaseException:
             import traceback
 
             traceback.print_exc()
             os._exit(1)
         os._exit(0)
-    _pid, status = os.waitpid(first, 0)
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise RuntimeError("could not start the shim server")
+    os.close(ready_w)
+    try:
+        os.waitpid(first, 0)
+        import select
+
+        if not select.select([ready_r], [], [], READY_TIMEOUT)[0] or not os.read(ready_r, 64):
+            raise RuntimeError(f"the shim server did not come up (see {os.path.join(bundle, 'shim.log')})")
+    finally:
+        os.close(ready_r)
 
 
-def _serve(listener: socket.socket, flags: dict, bundle: str, group: str, path: str) -> None:
+def _serve(listener: socket.socket, flags: dict, bundle: str, group: str, path: str, ready_fd: int) -> None:
     devnull = os.open(os.devnull, os.O_RDWR)
     log = os.open(os.path.join(bundle, "shim.log"), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
     os.dup2(devnull, 0)
@@ -194,6 +206,8 @@ def _serve(listener: socket.socket, flags: dict, bundle: str, group: str, path: 
                           console_dir=os.path.dirname(path), on_shutdown=loop.stop)
     server = Server(loop, listener, service)
     ident = os.stat(path).st_ino
+    os.write(ready_fd, str(os.getpid()).encode())
+    os.close(ready_fd)
     loop.run()
     server.close()
     try:

@@ -2,8 +2,9 @@
 
 cgroup v1: an eventfd registered through ``cgroup.event_control`` on
 ``memory.oom_control``.  cgroup v2: ``memory.events`` polled for POLLPRI.  Either
-way the ``oom_kill`` counter is re-read and a notice goes out only when it grew
-(v1 also signals the eventfd when the cgroup is removed).
+v1 signals the eventfd at the start of each OOM (and when the cgroup is removed,
+which is told apart by the cgroup being gone); v2 re-reads the ``oom_kill``
+counter and sends a notice only when it grew.
 """
 
 from __future__ import annotations
@@ -73,11 +74,16 @@ class OOMWatcher:
             loop.watch(self._fd, EPOLLPRI, self._ready_v2)
 
     def _ready_v1(self, _events: int) -> None:
+        # v1 notifies as the OOM starts, before the killer counts its kill: no counter check,
+        # only "is the cgroup still there" (its removal signals the eventfd too).
         try:
             os.eventfd_read(self._fd)
         except BlockingIOError:
             return
-        self._check()
+        if _oom_kills(self._counter) < 0:
+            self.close()
+            return
+        self._on_oom()
 
     def _ready_v2(self, _events: int) -> None:
         self._check()
