@@ -83,8 +83,7 @@ def upload(daemon, data: bytes, lease: str | None = None, **params):
 
 def snapshots(daemon, snapshotter: str) -> dict[str, dict]:
     with daemon.client() as c:
-        infos = [info for batch in c.stream("Snapshots.List", {"snapshotter": snapshotter})
-                 for info in batch["infos"]]
+        infos = list(c.stream("Snapshots.List", {"snapshotter": snapshotter}))
     return {i["name"]: i for i in infos}
 
 
