@@ -2,7 +2,8 @@
 
 Files: ``config.json`` (the OCI spec), ``rootfs/`` (mount point), ``options.json``
 (runtime options for the shim), ``shim-binary-path``, ``bootstrap.json`` (the
-shim's address, written after ``start``), ``network.json`` (what the daemon set
+shim's address, written after ``start``), ``io.json`` (the init's stdio paths),
+``network.json`` (what the daemon set
 up for the task's network, to undo it), and the shim's own files.  What a
 restarted daemon reads to find its shims again.  Plain sync functions: call
 them in a worker thread.
@@ -24,6 +25,7 @@ OPTIONS = "options.json"
 BINARY = "shim-binary-path"
 BOOTSTRAP = "bootstrap.json"
 NETWORK = "network.json"
+IO = "io.json"
 ROOTFS = "rootfs"
 
 

@@ -95,15 +95,16 @@ class TaskManager:
         """The shim's view of a process, or a synthesized one for tombstones and unreachable shims."""
         if task.state == DEAD:
             exit_ = task.exit or {}
-            return _process(task, status="stopped", pid=exit_.get("pid", task.pid),
-                            exit_status=exit_.get("exit_status", UNKNOWN_EXIT), exited_at=exit_.get("exited_at", 0))
+            return {**_process(task, status="stopped", pid=exit_.get("pid", task.pid),
+                               exit_status=exit_.get("exit_status", UNKNOWN_EXIT), exited_at=exit_.get("exited_at", 0)),
+                    **task.io}
         try:
             st = await self.shim_call(task, "Task.State", {"id": task.id, "exec_id": exec_id},
                                       timeout=min(self.call_timeout, 2.0))
         except (errdefs.Unavailable, errdefs.DeadlineExceeded):
             if exec_id:
                 raise
-            return _process(task, status="unknown", pid=task.pid)
+            return {**_process(task, status="unknown", pid=task.pid), **task.io}
         return {"container_id": task.id, "id": exec_id or task.id, "pid": st.get("pid", 0),
                 "status": st.get("status", "unknown"), "stdin": st.get("stdin", ""), "stdout": st.get("stdout", ""),
                 "stderr": st.get("stderr", ""), "terminal": bool(st.get("terminal", False)),
@@ -130,6 +131,7 @@ class TaskManager:
                 raise task.error
             return task.pid
         undo: list = []
+        task.io = {"stdin": req.stdin, "stdout": req.stdout, "stderr": req.stderr, "terminal": req.terminal}
         try:
             task.pid = await self._create(namespace, task, req, shim_binary, undo)
         except BaseException as exc:
@@ -160,6 +162,7 @@ class TaskManager:
         network = await self._network_plan(namespace, cid, spec)
         await trio.to_thread.run_sync(bundle.create, spec, options)
         undo.append(lambda: trio.to_thread.run_sync(bundle.remove))
+        await trio.to_thread.run_sync(bundle.write_json, bundles.IO, task.io)
         if network:
             undo.append(lambda: self._network_down(bundle, network))
             await self._network_up(bundle, spec, network)
@@ -315,8 +318,8 @@ class TaskManager:
         tasks = []
         for b, _ in members:
             task = Task(namespace=b.namespace, id=b.id, bundle=b, shim=shim)
-            runtime = await trio.to_thread.run_sync(b.read_text, bundles.BINARY)
-            task.runtime = runtime or ""
+            task.runtime = shim_binary
+            task.io = await trio.to_thread.run_sync(b.read_json, bundles.IO) or {}
             await table.adopt(Adopt(task=task))
             tasks.append(task)
         with trio.move_on_after(budget) as scope:
@@ -336,6 +339,8 @@ class TaskManager:
         try:
             st = await task.shim.call("Task.State", {"id": task.id, "exec_id": ""}, timeout=self.call_timeout)
             task.pid = int(st.get("pid", 0))
+            task.io = {k: st.get(k, "") for k in ("stdin", "stdout", "stderr")}
+            task.io["terminal"] = bool(st.get("terminal", False))
         except errdefs.NotFound:
             log.warning("task %s: shim does not know it; cleaning up", task.id)
             table.nursery.start_soon(self._drop_unknown, task)  # asks the table: not from inside its start

@@ -39,6 +39,7 @@ class Task:
     error: BaseException | None = None
     exit: dict | None = None  # tombstone: {pid, exit_status, exited_at}
     deleting: bool = False
+    io: dict = attrs.Factory(dict)  # stdin/stdout/stderr/terminal, kept for tombstones
 
 
 # -- messages --------------------------------------------------------------------------
