@@ -13,6 +13,7 @@ import actors.snapshots.service  # noqa: F401  io.dockyard.service.v1.snapshots-
 import actors.diff.plugin  # noqa: F401  io.dockyard.differ.v1.walking
 import actors.diff.service  # noqa: F401  io.dockyard.service.v1.diff-service
 import actors.transfer.plugin  # noqa: F401  io.dockyard.transfer.v1.local
+import actors.transfer.pull_service  # noqa: F401  io.dockyard.transfer.v1.registry (Transfer.Pull/Push, Content.Fetch)
 import actors.containers.service  # noqa: F401  io.dockyard.service.v1.containers-service
 import actors.content.plugin  # noqa: F401  io.dockyard.content.v1.content + service.v1.content-service
 import actors.leases.service  # noqa: F401  io.dockyard.lease.v1.manager

@@ -64,6 +64,7 @@ class TransferProgress:
 
     event: str
     name: str = ""
+    parents: list[str] = attrs.Factory(list)  # what this step belongs to (the image ref of a pull)
     progress: int = 0
     total: int = 0
 
