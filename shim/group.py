@@ -9,7 +9,6 @@ for a unix socket (deep test dirs) it is ``/run/dockyard-shim/<hex>`` instead.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 
@@ -18,6 +17,11 @@ SANDBOX_ANNOTATION = "io.kubernetes.cri.sandbox-id"
 TASK_DIR = "io.dockyard.runtime.v1.task"
 FALLBACK_SOCKET_DIR = "/run/dockyard-shim"
 SUN_PATH_MAX = 107  # usable bytes of sockaddr_un.sun_path
+
+try:  # the builtin module: hashlib would load OpenSSL, ~10 ms of every start
+    from _sha256 import sha256
+except ImportError:  # pragma: no cover - other Python builds
+    from hashlib import sha256
 
 
 def read_json(path: str) -> dict:
@@ -47,7 +51,7 @@ def state_dir(bundle: str, daemon_address: str) -> str:
 
 
 def socket_path(bundle: str, daemon_address: str, namespace: str, group: str) -> str:
-    digest = hashlib.sha256(f"{daemon_address}/{namespace}/{group}".encode()).hexdigest()
+    digest = sha256(f"{daemon_address}/{namespace}/{group}".encode()).hexdigest()
     path = os.path.join(state_dir(bundle, daemon_address), "s", digest)
     if len(os.fsencode(path)) > SUN_PATH_MAX:
         path = os.path.join(FALLBACK_SOCKET_DIR, digest)

@@ -186,12 +186,9 @@ def _serve(listener: socket.socket, flags: dict, bundle: str, group: str, path: 
     os.close(devnull)
     os.close(log)
     os.chdir("/")
-    try:
-        import setproctitle
+    from .title import set_title
 
-        setproctitle.setproctitle(f"dockyard-shim-runc-v1 {flags['namespace']}/{group} {flags['address']}")
-    except ImportError:
-        pass
+    set_title(f"dockyard-shim-runc-v1 {flags['namespace']}/{group} {flags['address']}")
     from .loop import Loop
     from .reaper import Reaper, become_subreaper
     from .server import Server

@@ -8,7 +8,6 @@ bind/rbind and overlay-style data options, flags from fstab words.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import errno
 import os
 
@@ -40,7 +39,7 @@ _libc = None
 def _lib():
     global _libc
     if _libc is None:
-        _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        _libc = ctypes.CDLL(None, use_errno=True)  # libc, already loaded: no find_library (it imports subprocess)
     return _libc
 
 

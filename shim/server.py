@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import socket
 import sys
-import traceback
 
 from wire import codec, errdefs
 
@@ -145,6 +144,8 @@ class Server:
                 conn.send(codec.Response(id=req.id, result=result))
                 return
             if not isinstance(exc, errdefs.DockyardError):
+                import traceback
+
                 traceback.print_exception(exc, file=sys.stderr)
                 exc = errdefs.Internal(f"{req.method}: {type(exc).__name__}: {exc}")
             conn.send(codec.Response(id=req.id, error=exc))

@@ -224,3 +224,25 @@ def test_missing_bundle_and_bad_ids_are_invalid(shims):
         c.call("Task.Create", {"id": "c1", "bundle": str(b), "stdout": str(b / "no-fifo")})
     assert shims.runc_list() == []
     c.call("Task.Shutdown", {"id": "c1"})
+
+
+def test_a_failed_create_unmounts_the_rootfs_it_mounted(shims):
+    rootfs = [{"type": "bind", "source": str(shims.base / "busybox"), "options": ["rbind", "ro"]}]
+    b = shims.bundle("c1", ["no-such-binary"], mount_rootfs=True)
+    c = shims.client(shims.start_shim("c1"))
+    with pytest.raises(errdefs.DockyardError, match="executable file not found"):
+        c.call("Task.Create", {"id": "c1", "bundle": str(b), "rootfs": rootfs})
+    assert shims.mounts() == []
+    assert shims.runc_list() == []
+    c.call("Task.Shutdown", {"id": "c1"})
+
+
+def test_rootfs_mounted_for_the_task_and_unmounted_at_delete(shims):
+    rootfs = [{"type": "bind", "source": str(shims.base / "busybox"), "options": ["rbind", "ro"]}]
+    c, _, b = shims.create("c1", ["sh", "-c", "touch /x 2>/dev/null && exit 1; ls /bin/busybox"],
+                           mount_rootfs=True, rootfs=rootfs)
+    assert shims.mounts() == [str(b / "rootfs")]
+    c.call("Task.Start", {"id": "c1"})
+    assert c.call("Task.Wait", {"id": "c1"})["exit_status"] == 0  # read-only bind: the write failed
+    finish(c, "c1")
+    assert shims.mounts() == []
