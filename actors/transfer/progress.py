@@ -24,6 +24,8 @@ import trio
 from wire import errdefs
 from wire.events import TOPIC_TRANSFER_PROGRESS, TransferProgress
 
+from .tasks import open_nursery
+
 # containerd's progress words, and ours for the transfer as a whole.
 RESOLVING = "resolving"
 RESOLVED = "resolved"
@@ -112,7 +114,7 @@ async def open_progress(namespace: str, publish: Publish | None, send: Send | No
     deadline: the send is the caller's own stream).
     """
     progress = Progress(namespace=namespace, publish=publish, parents=list(parents or []))
-    async with trio.open_nursery() as nursery:
+    async with open_nursery() as nursery:
         if send is not None:
             nursery.start_soon(progress._pump, send)
         try:

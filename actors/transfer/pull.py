@@ -35,6 +35,7 @@ from . import progress as words
 from .access import RegistryAccess
 from .inflight import Download, InFlight
 from .progress import Progress
+from .tasks import open_nursery
 from .registry import Fetcher, Resolver, Timeouts
 
 WRITE_BATCH = 1 << 20  # bytes gathered from the network per hop to the writer thread
@@ -173,7 +174,7 @@ class _PullJob:
         self._matcher, self._limit = fetch_matcher(self.options)
         if self.options.unpack and mediatypes.is_manifest(root.media_type):
             self.unpack_target = root.digest
-        async with trio.open_nursery() as nursery:
+        async with open_nursery() as nursery:
             nursery.start_soon(self._visit, root, nursery, 0)
 
     # -- the tree ------------------------------------------------------------

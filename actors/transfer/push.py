@@ -29,6 +29,7 @@ from . import progress as words
 from .access import RegistryAccess
 from .progress import Progress
 from .pull import MAX_DEPTH, ingest_ref
+from .tasks import open_nursery
 from .registry import Pusher, PushResult, Timeouts
 
 TICK = 0.25  # seconds between upload byte reports
@@ -82,7 +83,7 @@ class ImagePusher:
         async with access.client(self.timeouts) as client:
             job.pusher = Pusher.for_reference(client, ref)
             limiter = trio.CapacityLimiter(options.max_concurrent_uploads)
-            async with trio.open_nursery() as nursery:
+            async with open_nursery() as nursery:
                 for desc in leaves:
                     nursery.start_soon(job.push_blob, desc, limiter)
             for desc in reversed(docs):  # children before parents
@@ -167,7 +168,7 @@ class _PushJob:
                 mount_from = self._mount_source(info.labels)
                 source = CountingSource(reader)
                 self.progress.step(words.UPLOADING, name, 0, desc.size)
-                async with trio.open_nursery() as nursery:
+                async with open_nursery() as nursery:
                     nursery.start_soon(self._report, name, source, desc.size)
                     result = await self.pusher.push_blob(desc, source, mount_from=mount_from,
                                                          chunk_size=self.options.chunk_size)

@@ -49,6 +49,10 @@ def register(sub) -> None:
     info.add_argument("digest", metavar="DIGEST")
     info.set_defaults(run=run_info)
 
+    from cli.commands.pull import register_content  # pull/push/fetch live in their own module
+
+    register_content(s)
+
 
 # -- formatting as ctr does (go-units HumanSize / HumanDuration) ------------------------
 

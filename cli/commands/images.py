@@ -82,6 +82,10 @@ def register(sub) -> None:
     um.add_argument("target")
     um.set_defaults(run=run_unmount)
 
+    from cli.commands.pull import register_images  # pull/push/fetch live in their own module
+
+    register_images(s)
+
 
 # -- reading content over RPC ---------------------------------------------------------------------
 
