@@ -134,11 +134,12 @@ def _changed(lower: str, upper: str, lst: os.stat_result, ust: os.stat_result) -
         return not _same_mtime(lst, ust)
     if lst.st_size != ust.st_size:
         return True
-    if lst.st_mtime_ns == ust.st_mtime_ns:
-        return False
-    if _truncated_same(lst, ust):
-        return not _same_content(lower, upper)
-    return True
+    (ls, ln), (us, un) = divmod(lst.st_mtime_ns, 1_000_000_000), divmod(ust.st_mtime_ns, 1_000_000_000)
+    if ls != us:
+        return True
+    if ln == 0 and un == 0:  # both may have lost their nanoseconds (from tars): look inside
+        return lst.st_size > 0 and not _same_content(lower, upper)
+    return ln != un
 
 
 def _same_mtime(a: os.stat_result, b: os.stat_result) -> bool:
