@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import logging
 import math
-import time
 from typing import Awaitable, Callable
 
 import attrs
@@ -98,7 +97,7 @@ class Pending:
     mutations: int = 0
     waiters: list[Waiter] = attrs.Factory(list)
     muted: bool = False  # while the collector's own sweep commits
-    _changed: trio.Event = attrs.Factory(trio.Event)
+    _lot: trio.lowlevel.ParkingLot = attrs.Factory(trio.lowlevel.ParkingLot)
 
     def note_write(self, deleted: bool) -> None:
         if self.muted:
@@ -106,11 +105,11 @@ class Pending:
         self.mutations += 1
         if deleted:
             self.deletions += 1
-        self._changed.set()
+        self._lot.unpark_all()
 
     def trigger(self) -> None:
         self.triggers += 1
-        self._changed.set()
+        self._lot.unpark_all()
 
     def add_waiter(self) -> Waiter:
         waiter = Waiter()
@@ -121,11 +120,12 @@ class Pending:
     def drain(self) -> tuple[int, int, int]:
         counts = (self.triggers, self.deletions, self.mutations)
         self.triggers = self.deletions = self.mutations = 0
-        self._changed = trio.Event()
         return counts
 
     async def changed(self) -> None:
-        await self._changed.wait()
+        """Return once something is pending (at once if something already is)."""
+        if not (self.triggers or self.deletions or self.mutations):
+            await self._lot.park()
 
     def take_waiters(self) -> list[Waiter]:
         waiters, self.waiters = self.waiters, []
@@ -203,7 +203,7 @@ class GCScheduler(Actor):
         self.triggered = False
         self.deletions = self.mutations = 0
         self.running = True
-        started = time.perf_counter()
+        started = trio.current_time()
         try:
             report = await self.run()
         except Exception as exc:  # noqa: BLE001 - a failed run is retried, never fatal
@@ -216,7 +216,7 @@ class GCScheduler(Actor):
                 waiter.done.set()
             self._schedule(self.interval + 1.0)
         else:
-            elapsed = time.perf_counter() - started
+            elapsed = trio.current_time() - started
             self.collections += 1
             self.time_sum += elapsed
             self.last_report = report
