@@ -194,6 +194,10 @@ def _serve(listener: socket.socket, flags: dict, bundle: str, group: str, path: 
     from .server import Server
     from .service import TaskService
 
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # no KeyboardInterrupt in a daemon; SIGTERM still ends it
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
     become_subreaper()
     _raise_oom_score()
     with open(os.path.join(bundle, "shim.pid"), "w") as fh:

@@ -28,6 +28,7 @@ from .runc import Runc
 API_VERSION = 3
 DEFAULT_RUNC_ROOT = "/run/dockyard/runc"
 UNCLAIMED_EXITS_KEPT = 1024
+UNDO_TIMEOUT = 10.0  # seconds for the runc delete that undoes a failed create
 OPTION_KEYS = ("binary_name", "root", "systemd_cgroup", "group")
 
 
@@ -112,10 +113,16 @@ class TaskService:
             return
         self._exited(proc, status, at)
 
-    def _claim(self, proc: Process, pid: int) -> None:
-        """``pid`` is ``proc``'s from now on; an exit already reaped for it is applied."""
+    def _claim(self, proc: Process, pid: int, since_ns: int) -> None:
+        """``pid`` is ``proc``'s from now on; an exit already reaped for it is applied.
+
+        Only an exit reaped after ``since_ns`` (when the runc call that made the process
+        began) can be this process's: an older one belonged to an earlier holder of the pid.
+        """
         proc.pid = pid
         early = self._unclaimed.pop(pid, None)
+        if early is not None and early[1] < since_ns:
+            early = None
         if early is None:
             self._by_pid[pid] = proc
         elif proc.state == STARTING:
@@ -187,9 +194,10 @@ class TaskService:
             init.io = ProcessIO(self.loop, stdin=init.stdin, stdout=init.stdout, stderr=init.stderr,
                                 terminal=init.terminal, console_dir=self.console_dir)
             pid_file = os.path.join(bundle, "init.pid")
+            since = time.time_ns()
+            created = True  # from here on runc may hold state for it, even if create fails
             await runc.create(cid, bundle, pid_file=pid_file, console_socket=init.io.console_path,
                               stdio=init.io.runc_stdio, deadline=call.deadline)
-            created = True
             init.io.started()
             pid = _read_pid(pid_file)
         except BaseException:
@@ -202,7 +210,7 @@ class TaskService:
             c.oom = OOMWatcher(self.loop, pid, lambda: self._emit(c, ev.TOPIC_OOM, {"container_id": cid}))
         except OSError:
             c.oom = None  # no memory cgroup to watch: no OOM notices, nothing else lost
-        self._claim(init, pid)
+        self._claim(init, pid, since)
         return {"pid": pid}
 
     async def _undo_create(self, c: Container, created: bool) -> None:
@@ -210,7 +218,7 @@ class TaskService:
             c.init.io.close()
         if created:
             try:
-                await c.runc.delete(c.id, force=True)
+                await c.runc.delete(c.id, force=True, deadline=time.monotonic() + UNDO_TIMEOUT)
             except errdefs.DockyardError:
                 pass
         if c.mounted:
@@ -237,6 +245,7 @@ class TaskService:
         if proc.exec_id:
             c.init.check("exec")
         proc.apply("start")
+        since = time.time_ns()
         try:
             if proc is c.init:
                 await c.runc.start(c.id, deadline=call.deadline)
@@ -255,7 +264,7 @@ class TaskService:
             self._emit(c, ev.TOPIC_START, {"container_id": c.id, "pid": pid})
         else:
             self._emit(c, ev.TOPIC_EXEC_STARTED, {"container_id": c.id, "exec_id": proc.exec_id, "pid": pid})
-            self._claim(proc, pid)
+            self._claim(proc, pid, since)
         if proc.pending_exit is not None:
             status, at = proc.pending_exit
             proc.pending_exit = None

@@ -144,3 +144,22 @@ def test_oom_kill_is_reported(shims):
     assert ("/tasks/oom", "c1") in events.topics()
     c.call("Task.Delete", {"id": "c1"})
     c.call("Task.Shutdown", {"id": "c1"})
+
+
+def test_quick_execs_never_exit_before_they_started(shims):
+    c, address, _ = shims.create("c1", ["sleep", "30"])
+    c.call("Task.Start", {"id": "c1"})
+    for i in range(5):
+        eid = f"q{i}"
+        c.call("Task.Exec", {"id": "c1", "exec_id": eid, "spec": exec_spec(["sh", "-c", f"exit {i}"])})
+        c.call("Task.Start", {"id": "c1", "exec_id": eid})
+        assert c.call("Task.Wait", {"id": "c1", "exec_id": eid})["exit_status"] == i
+    events = shims.events(address)
+    events.read_until(lambda items: len([e for e in items if e["topic"] == "/tasks/exit"]) == 5)
+    topics = events.topics()
+    for i in range(5):
+        assert topics.index(("/tasks/exec-started", f"q{i}")) < topics.index(("/tasks/exit", f"q{i}"))
+    c.call("Task.Kill", {"id": "c1", "signal": 9})
+    c.call("Task.Wait", {"id": "c1"})
+    c.call("Task.Delete", {"id": "c1"})
+    c.call("Task.Shutdown", {"id": "c1"})

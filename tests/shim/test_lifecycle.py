@@ -246,3 +246,22 @@ def test_rootfs_mounted_for_the_task_and_unmounted_at_delete(shims):
     assert c.call("Task.Wait", {"id": "c1"})["exit_status"] == 0  # read-only bind: the write failed
     finish(c, "c1")
     assert shims.mounts() == []
+
+
+def test_a_runc_call_past_its_deadline_is_killed(shims, tmp_path):
+    import json as _json
+
+    fake = tmp_path / "slow-runc"
+    fake.write_text('#!/bin/sh\ncase "$*" in *" create "*) exec sleep 30;; esac\nexit 0\n')
+    fake.chmod(0o755)
+    b = shims.bundle("c1", ["true"])
+    options = _json.loads((b / "options.json").read_text())
+    (b / "options.json").write_text(_json.dumps({**options, "binary_name": str(fake)}))
+    c = shims.client(shims.start_shim("c1"))
+    started = time.monotonic()
+    with pytest.raises(errdefs.DeadlineExceeded, match="runc create c1"):
+        c.call("Task.Create", {"id": "c1", "bundle": str(b)}, timeout=0.5)
+    assert time.monotonic() - started < 5
+    with pytest.raises(errdefs.NotFound, match="runc binary"):
+        c.call("Task.Create", {"id": "c1", "bundle": str(b), "options": {"binary_name": "no-such-runc"}})
+    c.call("Task.Shutdown", {"id": "c1"})
