@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import copy
+import uuid
+
 import pytest
 
 from tests.registry.registry_server import registry_available, start_registry
@@ -35,3 +38,36 @@ def own_registry(tmp_path):
     yield start
     for server in servers:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def _shared_daemons(tmp_path_factory):
+    """Two daemons for the whole session (starting one costs about a second)."""
+    from tests.support.daemon import Daemon
+
+    made = {}
+    try:
+        for name in ("pusher", "puller"):
+            made[name] = Daemon(tmp_path_factory.mktemp(f"shared-{name}")).start()
+        yield made
+    finally:
+        for d in made.values():
+            if d.proc is not None:
+                d.stop()
+
+
+def _view(daemon):
+    """The shared daemon seen from a namespace of this test's own."""
+    view = copy.copy(daemon)
+    view.namespace = f"t-{uuid.uuid4().hex[:10]}"
+    return view
+
+
+@pytest.fixture
+def pusher(_shared_daemons):
+    return _view(_shared_daemons["pusher"])
+
+
+@pytest.fixture
+def puller(_shared_daemons):
+    return _view(_shared_daemons["puller"])

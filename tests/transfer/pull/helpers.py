@@ -16,17 +16,17 @@ from tests.transfer.image_builder import TestImage, chunks, dump, layer, oci_arc
 BUSYBOX = shutil.which("busybox") or "/usr/bin/busybox"
 
 
-def busybox_layer() -> bytes:
-    """A layer with a static busybox as /bin/sh and /bin/busybox."""
+def busybox_layer(unique: bytes = b"") -> bytes:
+    """A layer with a static busybox as /bin/sh and /bin/busybox (``unique`` makes its digest differ)."""
     with open(BUSYBOX, "rb") as f:
         binary = f.read()
     return layer([("bin", "dir"), ("bin/busybox", binary, "mode", 0o755), ("bin/sh", "->", "busybox"),
-                  ("etc", "dir"), ("etc/hostname", b"dockyard\n")])
+                  ("etc", "dir"), ("etc/hostname", b"dockyard " + unique + b"\n")])
 
 
 def busybox_image(extra: bytes = b"", arch: str = "amd64") -> TestImage:
-    """A two-layer image: busybox, then a small layer that makes the image unique (``extra``)."""
-    return TestImage([busybox_layer(), layer([("etc/release", b"test " + extra + b"\n")])], arch=arch)
+    """A two-layer image, every blob unique to ``extra``: busybox, then a small layer."""
+    return TestImage([busybox_layer(extra), layer([("etc/release", b"test " + extra + b"\n")])], arch=arch)
 
 
 def random_image(size: int, layers: int = 1, seed: bytes = b"") -> TestImage:
