@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import sys
 import time
 
@@ -286,6 +285,8 @@ class _Mounted:
         info = self.ctx.call("Snapshots.Stat", {"snapshotter": self.snapshotter, "key": self.key})["info"]
         if info["kind"] != "committed":
             return self.ctx.call("Snapshots.Mounts", {"snapshotter": self.snapshotter, "key": self.key})["mounts"]
+        import secrets
+
         self.view_key = f"{self.key}-view-{secrets.token_hex(6)}"
         return self.ctx.call("Snapshots.View", {"snapshotter": self.snapshotter, "key": self.view_key,
                                                 "parent": self.key}, lease=self.lease)["mounts"]
