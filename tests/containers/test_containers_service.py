@@ -53,7 +53,7 @@ def test_duplicate_and_namespace_required(daemon):
     with daemon.client(namespace=None) as c, pytest.raises(errdefs.FailedPrecondition, match="namespace"):
         c.call("Containers.List")
     # namespaces are separate
-    with daemon.client(namespace="other") as c:
+    with daemon.client(namespace=daemon.namespace + "-other") as c:
         assert c.call("Containers.List") == []
         c.call("Containers.Create", {"container": container("a")})
 
@@ -109,7 +109,8 @@ def test_events_in_order(daemon):
         daemon.call("Containers.Delete", {"id": "e"})
         got = list(itertools.islice(stream, 3))
     assert [(e["topic"], e["namespace"]) for e in got] == [
-        ("/containers/create", "default"), ("/containers/update", "default"), ("/containers/delete", "default")]
+        ("/containers/create", daemon.namespace), ("/containers/update", daemon.namespace),
+        ("/containers/delete", daemon.namespace)]
     assert got[0]["event"] == {"id": "e", "image": "img", "runtime": {"name": "io.dockyard.runc.v1", "options": None}}
     assert got[1]["event"] == {"id": "e", "image": "img", "labels": {"k": "v"}, "snapshot_key": ""}
     assert got[2]["event"] == {"id": "e"}

@@ -25,8 +25,9 @@ def rootfs(tmp_path_factory):
     return busybox_rootfs(tmp_path_factory.mktemp("busybox") / "rootfs")
 
 
-@pytest.fixture
-def cni_env(tmp_path):
+@pytest.fixture(scope="module")
+def cni_env(tmp_path_factory):
+    tmp_path = tmp_path_factory.mktemp("cni")
     conf_dir = tmp_path / "net.d"
     conf_dir.mkdir()
     data_dir = tmp_path / "ipam"
@@ -34,7 +35,7 @@ def cni_env(tmp_path):
     conflist = cni.default_conflist(name="dockyard-test", bridge=bridge, subnet="10.231.0.0/24",
                                     data_dir=str(data_dir))
     (conf_dir / "10-dockyard.conflist").write_text(json.dumps(conflist))
-    yield {"conf_dir": conf_dir, "data_dir": data_dir, "bridge": bridge}
+    yield {"conf_dir": conf_dir, "data_dir": data_dir, "bridge": bridge, "conflist": conflist}
     from pyroute2 import IPRoute
 
     with IPRoute() as ip:
@@ -42,17 +43,27 @@ def cni_env(tmp_path):
             ip.link("del", index=index)
 
 
-@pytest.fixture
-def rt(make_daemon, rootfs, cni_env):
+@pytest.fixture(scope="module")
+def shared(tmp_path_factory, rootfs, cni_env):
+    from tests.support.daemon import Daemon
+
     config = {"plugins": {"io.dockyard.runtime.v1.task": {
         "cni_conf_dir": str(cni_env["conf_dir"]), "cni_bin_dirs": [CNI_BIN]}}}
-    r = Runtime(make_daemon("dockyard", config=config), rootfs)
+    r = Runtime(Daemon(tmp_path_factory.mktemp("dockyard") / "d", config=config), rootfs)
     r.daemon.start()
     try:
         yield r
     finally:
         left = r.cleanup()
         assert not left, f"left behind: {left}"
+
+
+@pytest.fixture
+def rt(shared, cni_env):
+    yield shared
+    (cni_env["conf_dir"] / "10-dockyard.conflist").write_text(json.dumps(cni_env["conflist"]))
+    left = shared.reset()
+    assert not left, f"left behind: {left}"
 
 
 def test_netns_create_remove(tmp_path):

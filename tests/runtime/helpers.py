@@ -126,10 +126,7 @@ class Runtime:
         ps = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True).stdout
         return [line for line in ps.splitlines() if "dockyard-shim" in line and str(self.daemon.base) in line]
 
-    def cleanup(self) -> list[str]:
-        """Kill and delete every task and container; report anything left behind."""
-        if self.daemon.proc is None:
-            self.daemon.start()
+    def _remove_all(self) -> None:
         for ns_info in self.daemon.call("Namespaces.List"):
             with self.daemon.client(namespace=ns_info["name"]) as c:
                 for t in c.call("Tasks.List")["tasks"]:
@@ -145,15 +142,15 @@ class Runtime:
                         pass
                 for record in c.call("Containers.List"):
                     c.call("Containers.Delete", {"id": record["id"]})
-        left = [f"runc {x}" for x in self.runc_list()]
-        self.daemon.stop()
-        try:
-            wait_for(lambda: not self.shims(), 5, "shims to exit")
-        except AssertionError:
-            left += [f"shim {s}" for s in self.shims()]
-            for line in self.shims():
-                os.kill(int(line.split()[0]), signal.SIGKILL)
-        left += [f"mount {m}" for m in self.mounts()]
+                    if record.get("snapshot_key"):
+                        try:
+                            c.call("Snapshots.Remove", {"snapshotter": record["snapshotter"],
+                                                        "key": record["snapshot_key"]})
+                        except errdefs.DockyardError:
+                            pass
+
+    def _state_left(self) -> list[str]:
+        left = []
         if self.bundle_root.exists():
             left += [f"bundle {p}" for p in self.bundle_root.glob("*/*")]
         netns_dir = self.daemon.state / "netns"
@@ -163,6 +160,34 @@ class Runtime:
         if fifo_dir.exists():
             left += [f"fifo {p}" for p in fifo_dir.iterdir()]
         return left
+
+    def reset(self) -> list[str]:
+        """Between tests on a shared daemon: remove every task and container; report leftovers."""
+        if self.daemon.proc is None:
+            self.daemon.start()
+        self._remove_all()
+        left = [f"runc {x}" for x in self.runc_list()] + self._state_left()
+        try:
+            wait_for(lambda: not self.shims(), 5, "shims to exit")
+        except AssertionError:
+            left += [f"shim {s}" for s in self.shims()]
+        return left
+
+    def cleanup(self) -> list[str]:
+        """Kill and delete every task and container, stop the daemon; report anything left behind."""
+        if self.daemon.proc is None:
+            self.daemon.start()
+        self._remove_all()
+        left = [f"runc {x}" for x in self.runc_list()]
+        self.daemon.stop()
+        try:
+            wait_for(lambda: not self.shims(), 5, "shims to exit")
+        except AssertionError:
+            left += [f"shim {s}" for s in self.shims()]
+            for line in self.shims():
+                os.kill(int(line.split()[0]), signal.SIGKILL)
+        left += [f"mount {m}" for m in self.mounts()]
+        return left + self._state_left()
 
     def sequence_reserved(self) -> int:
         """Events published by the next daemon start get numbers above this."""

@@ -9,9 +9,16 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.runtime.helpers import Events, needs_runc, wait_for
 
 pytestmark = needs_runc
+
+
+@pytest.fixture
+def rt(fresh_rt):
+    return fresh_rt
 
 TICKER = "while true; do echo tick; sleep 0.1; done"
 
