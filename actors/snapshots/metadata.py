@@ -40,7 +40,7 @@ from actors.metadata.db import MetadataDB, now_ns
 from actors.mount import Mount
 from actors.timeouts import register
 from oci.identity import LABEL_SNAPSHOT_REF
-from wire import filters
+from wire import filters as filterlang
 from wire.errdefs import (
     AlreadyExists, DockyardError, FailedPrecondition, Internal, InvalidArgument, NotFound,
 )
@@ -85,12 +85,13 @@ class NamespacedSnapshotter:
     async def stat(self, ns: str, key: str) -> SnapshotInfo:
         return self._live(ns, key).info()
 
-    async def list(self, ns: str, filter_strings: Collection[str] = ()) -> list[SnapshotInfo]:
-        flt = filters.parse_any(list(filter_strings))
+    async def list(self, ns: str, filters: Collection[str] = ()) -> list[SnapshotInfo]:
+        """Live snapshots of ``ns`` (by key) that match ``filters`` (kind name parent labels.<k>)."""
+        flt = filterlang.parse_any(list(filters))
         with self.db.read() as conn:
             rows = records.live_rows(conn, ns, self.name)
         infos = [r.info() for r in rows]
-        return [i for i in infos if flt.match(filters.MappingAdaptor(i.filter_view()))]
+        return [i for i in infos if flt.match(filterlang.MappingAdaptor(i.filter_view()))]
 
     async def mounts(self, ns: str, key: str) -> list[Mount]:
         row = self._live(ns, key)

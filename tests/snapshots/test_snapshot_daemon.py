@@ -62,13 +62,10 @@ def test_five_layer_chain_through_the_rpc(daemon, tmp_path, snapshotter):
     assert not mounts_under(str(tmp_path))
 
 
-def test_namespace_is_required(daemon):
+def test_cli_shapes(daemon):
     with daemon.client(namespace="") as c:
         with pytest.raises(errdefs.FailedPrecondition, match="namespace"):
             c.call("Snapshots.Prepare", {"key": "k"})
-
-
-def test_cli_shapes(daemon):
     cli = lambda *a: daemon.cli("snapshots", *a).stdout.decode()  # noqa: E731
     assert cli("prepare", "a1") == ""
     cli("commit", "c1", "a1")
