@@ -138,7 +138,18 @@ class IngestDir:
         write_text_atomic(os.path.join(self.path, EXPECTED), expected)
 
     def remove(self) -> None:
-        shutil.rmtree(self.path, ignore_errors=True)
+        # The known files, then the dir: much cheaper than rmtree on the commit path.
+        for name in (DATA, REF, STARTED_AT, UPDATED_AT, TOTAL, EXPECTED):
+            try:
+                os.unlink(os.path.join(self.path, name))
+            except OSError:
+                pass
+        try:
+            os.rmdir(self.path)
+        except FileNotFoundError:
+            pass
+        except OSError:  # something else inside (a stray .tmp): remove it all
+            shutil.rmtree(self.path, ignore_errors=True)
 
     def _read_time(self, name: str) -> int:
         text = _read_text(os.path.join(self.path, name))

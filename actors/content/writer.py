@@ -36,7 +36,7 @@ from wire.errdefs import (
     ResourceExhausted,
 )
 
-from . import locks
+from . import dirsync, locks
 from .digests import CANONICAL, digest_of, new_hasher, parse_digest, validate_digest
 from .ingest import IngestDir, create_ingest, ingest_dirname, validate_ref
 from .records import IngestStatus
@@ -319,7 +319,7 @@ class Writer:
                 raise AlreadyExists(f"content {actual}: already exists")
             self._state = WriterState.COMMITTED
             if fsync:
-                _fsync_dir(blob_dir)
+                dirsync.fsync_dir(blob_dir)
             self._ingest.remove()
         except OSError as exc:
             raise _os_error(self._ref, "commit", exc) from exc
@@ -346,14 +346,6 @@ def _write_all(fd: int, view: memoryview) -> tuple[int, OSError | None]:
     except OSError as exc:
         return done, exc
     return done, None
-
-
-def _fsync_dir(path: str) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _hash_fd(fd: int, hasher):
