@@ -7,7 +7,8 @@
     startup_delay       "100ms" first run after start
 
 The first run comes ``startup_delay`` after start; then a tick every
-``interval = avg/pause_threshold - avg`` (avg of run durations, at least 5 ms,
+``interval = avg/pause_threshold - avg`` (avg of the runs' metadata phase, mark
+plus sweep, as containerd's ``Elapsed``; at least 5 ms,
 so at least 245 ms; 1 s before any run).  A tick runs only if triggered, a
 deletion happened, or mutations reached the threshold; otherwise it waits
 another interval.  ``trigger()`` and reaching a non-zero deletion threshold
@@ -216,7 +217,12 @@ class GCScheduler(Actor):
                 waiter.done.set()
             self._schedule(self.interval + 1.0)
         else:
-            elapsed = trio.current_time() - started
+            # like containerd's stats.Elapsed(): the metadata phase, not the backend deletions after it
+            elapsed = getattr(report, "mark", None)
+            if elapsed is None:
+                elapsed = trio.current_time() - started
+            else:
+                elapsed += getattr(report, "pause", 0.0)
             self.collections += 1
             self.time_sum += elapsed
             self.last_report = report

@@ -26,16 +26,6 @@ def stop_here(root: str) -> None:
     time.sleep(120)
 
 
-class DiesWhileDeleting(LocalStore):
-    deletes = 0
-
-    def delete(self, digest: str) -> None:
-        super().delete(digest)
-        DiesWhileDeleting.deletes += 1
-        if DiesWhileDeleting.deletes == 7:
-            stop_here(os.path.dirname(self.root))
-
-
 def main(root: str, point: str) -> None:
     db = MetadataDB(os.path.join(root, "meta.db"))
     store = LocalStore(os.path.join(root, "content"))
@@ -52,8 +42,13 @@ def main(root: str, point: str) -> None:
 
         collector_mod._mark_snapshot = marking
     elif point == "mid-backend":
-        backend_mod.CHUNK = 5
-        store = DiesWhileDeleting(os.path.join(root, "content"))
+        real_unlink_many = backend_mod.unlink_many
+
+        def unlink_some(paths):
+            real_unlink_many(paths[:7])
+            stop_here(root)
+
+        backend_mod.unlink_many = unlink_some
     trio.run(Collector(FakeMetadata(db=db, content=store), after_commit=after_commit).collect)
 
 
