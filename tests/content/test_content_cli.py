@@ -162,3 +162,61 @@ def test_go_durations_and_label_args():
     assert parse_label_args(["a=b", "c", "d=", "e=f=g"]) == {"a": "b", "c": "true", "d": "", "e": "f=g"}
     with pytest.raises(errdefs.InvalidArgument):
         parse_label_args(["=x"])
+
+
+@pytest.mark.parametrize("rid, size", [(1, 0), (1, 5), (127, 1 << 20), (300, 70_000)])
+def test_vectored_item_header_is_the_codec_frame(rid, size):
+    from cli.commands.content import item_header
+    from wire import codec
+
+    payload = b"\x07" * size
+    frame = item_header(rid, size) + payload
+    parsed = list(_events(frame))
+    assert parsed == [codec.StreamItem(id=rid, item=payload)]
+
+
+def _events(frame: bytes):
+    from wire import codec
+
+    conn = codec.Connection()
+    conn.receive_data(frame)
+    return conn.events()
+
+
+def test_ingest_of_known_content_stops_sending_early(d):
+    """The daemon answers AlreadyExists at open; the CLI must stop there, not drain its input.
+    stdin here never ends: only a CLI that stops early can exit."""
+    import threading
+
+    d.call("Leases.Create", {"id": "keep"}, namespace="cli6")
+    data = os.urandom(1 << 20)
+    d.cli("-n", "cli6", "--lease", "keep", "content", "ingest", "once", input=data)
+    env = {**os.environ, "DOCKYARD_ADDRESS": d.address, "DOCKYARD_NAMESPACE": "cli6"}
+    proc = subprocess.Popen([str(BIN / "dockyard"), "content", "ingest", "--expected-digest", sha256(data), "twice"],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    stop = threading.Event()
+
+    def feed():
+        try:
+            while not stop.is_set():
+                proc.stdin.write(b"\0" * 65536)
+                proc.stdin.flush()
+                stop.wait(0.01)
+        except (BrokenPipeError, ValueError):
+            pass
+
+    feeder = threading.Thread(target=feed)
+    feeder.start()
+    try:
+        assert proc.wait(timeout=30) == 0, proc.stderr.read()
+    finally:
+        stop.set()
+        feeder.join()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        for stream in (proc.stdin, proc.stdout, proc.stderr):
+            try:
+                stream.close()
+            except BrokenPipeError:
+                pass
