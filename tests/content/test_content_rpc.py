@@ -177,3 +177,27 @@ def test_resume_after_kill9_mid_ingest(make_daemon):
     assert read(d, "default", sha256(data)) == data
     with pytest.raises(errdefs.NotFound):
         d.call("Content.Status", {"ref": "big"})
+
+
+def test_client_gone_mid_write_releases_the_ref_and_keeps_the_bytes(shared_daemon):
+    d, data = shared_daemon, os.urandom(4 * MiB)
+    sock = _start_write(d.address, "cut", len(data), sha256(data))
+    try:
+        for i in range(0, 2 * MiB, MiB):
+            sock.sendall(codec.encode(codec.StreamItem(id=1, item=data[i:i + MiB])))
+        deadline = time.monotonic() + 20
+        while d.call("Content.Status", {"ref": "cut"})["status"]["offset"] < 2 * MiB:
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+    finally:
+        sock.close()  # the client vanishes without ending its stream
+    deadline = time.monotonic() + 20
+    while True:  # the handler notices the hang-up, closes its writer and frees the ref
+        try:
+            done = write(d, "default", {"ref": "cut", "offset": 2 * MiB, "expected": sha256(data)}, data[2 * MiB:])
+            break
+        except errdefs.Unavailable:
+            assert time.monotonic() < deadline, "the ref stayed locked after the client went away"
+            time.sleep(0.02)
+    assert done["digest"] == sha256(data)
+    assert read(d, "default", sha256(data)) == data
