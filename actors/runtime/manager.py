@@ -159,6 +159,7 @@ class TaskManager:
         options = {"binary_name": self.settings.runc_binary,
                    "root": os.path.join(self.settings.daemon_state, "runc", namespace),
                    "systemd_cgroup": False, **(req.options or req.container["runtime"].get("options") or {})}
+        steps = _Steps(f"create {namespace}/{cid}")
         network = await self._network_plan(namespace, cid, spec)
         await trio.to_thread.run_sync(bundle.create, spec, options)
         undo.append(lambda: trio.to_thread.run_sync(bundle.remove))
@@ -167,8 +168,10 @@ class TaskManager:
             undo.append(lambda: self._network_down(bundle, network))
             await self._network_up(bundle, spec, network)
             await trio.to_thread.run_sync(bundle.write_json, bundles.CONFIG, spec)
+        steps("bundle+network")
         boot = await shimcmd.start(shim_binary, bundle.path, namespace, cid, self.settings.daemon_address,
                                    timeout=self.timeouts(shimcmd.SHIM_START), debug=self.settings.shim_debug)
+        steps("shim start")
         await trio.to_thread.run_sync(_write_bootstrap, bundle, boot, shim_binary)
         shim = await self.ask(AttachShim(address=boot["address"], namespace=namespace, binary=shim_binary,
                                          task_id=cid))
@@ -178,6 +181,7 @@ class TaskManager:
             "id": cid, "bundle": bundle.path, "rootfs": req.rootfs, "stdin": req.stdin, "stdout": req.stdout,
             "stderr": req.stderr, "terminal": req.terminal, "options": options,
         }, timeout=self.call_timeout)
+        steps("shim Task.Create")
         undo.append(lambda: self._shim_delete_quietly(task))
         return int(result.get("pid", 0))
 
@@ -409,6 +413,19 @@ class TaskManager:
             except errdefs.DockyardError as exc:
                 log.warning("task %s: CNI DEL: %s", bundle.id, exc.message)
         await trio.to_thread.run_sync(netns.remove, network["netns"])
+
+
+class _Steps:
+    """Debug log of how long each step of a flow took."""
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+        self.last = time.perf_counter()
+
+    def __call__(self, step: str) -> None:
+        now = time.perf_counter()
+        log.debug("%s: %s took %.1f ms", self.what, step, (now - self.last) * 1000)
+        self.last = now
 
 
 def _write_bootstrap(bundle: Bundle, boot: dict, shim_binary: str) -> None:
