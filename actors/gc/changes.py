@@ -17,8 +17,6 @@ import sqlite3
 
 from actors.metadata.db import MetadataDB
 
-from .nodes import Node
-
 # (table, node kind, key expression over NEW, extra expression)
 _TRACKED = (
     ("content", "content", "NEW.digest", "''"),
@@ -86,7 +84,3 @@ def stop(db: MetadataDB) -> None:
     with db.read() as conn:
         conn.execute("DELETE FROM temp.gc_active")
         conn.execute("DELETE FROM temp.gc_changes")
-
-
-def changed_node(kind: str, namespace: str, key: str) -> Node:
-    return Node(kind, namespace, key)

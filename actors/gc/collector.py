@@ -32,9 +32,6 @@ from .sweep import sweep
 
 log = logging.getLogger("dockyard.gc")
 
-TOPIC_SNAPSHOT_REMOVE = "/snapshot/remove"
-
-
 @attrs.frozen(kw_only=True)
 class Removed:
     kind: str
@@ -152,7 +149,8 @@ class Collector:
                 events.publish(node.namespace, wire_events.TOPIC_IMAGE_DELETE, wire_events.ImageDelete(name=node.key))
             elif node.kind == SNAPSHOT:
                 snapshotter, key = split_snapshot_key(node.key)
-                events.publish(node.namespace, TOPIC_SNAPSHOT_REMOVE, {"key": key, "snapshotter": snapshotter})
+                events.publish(node.namespace, wire_events.TOPIC_SNAPSHOT_REMOVE,
+                               wire_events.SnapshotRemove(key=key, snapshotter=snapshotter))
 
     def _clean_backends(self, started_ns: int) -> list[Removed]:
         """Blocking: delete backend objects no record names (errors logged, retried next run)."""
