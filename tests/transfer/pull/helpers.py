@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import re
 import shutil
 import socket
 import threading
@@ -14,6 +15,7 @@ from oci.descriptor import Descriptor, Platform
 from tests.transfer.image_builder import TestImage, chunks, dump, layer, oci_archive, sha
 
 BUSYBOX = shutil.which("busybox") or "/usr/bin/busybox"
+_REQUEST_LINE = re.compile(rb"(?:GET|HEAD|PUT|POST|PATCH) /\S+")
 
 
 def busybox_layer(unique: bytes = b"") -> bytes:
@@ -131,6 +133,7 @@ class StallingProxy:
         self._listener.listen(16)
         self.host = f"127.0.0.1:{self._listener.getsockname()[1]}"
         self._closed = False
+        self.requests: list[str] = []  # "GET /v2/…" lines seen, in order
         self._thread = threading.Thread(target=self._accept, daemon=True)
         self._thread.start()
 
@@ -159,6 +162,9 @@ class StallingProxy:
                 data = src.recv(16384)
                 if not data:
                     break
+                if not replies:
+                    for match in _REQUEST_LINE.finditer(data):
+                        self.requests.append(match.group(0).decode(errors="replace"))
                 if replies and self.stall_after is not None and carried + len(data) > self.stall_after:
                     keep = max(0, self.stall_after - carried)
                     if keep:
@@ -191,14 +197,19 @@ class StallingProxy:
         for s in sockets:
             try:
                 s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
-                s.close()
+                s.shutdown(socket.SHUT_RDWR)  # wakes the pump blocked on it; close alone would not
             except OSError:
                 pass
+            s.close()
         self.stalled.clear()
 
     def close(self) -> None:
         self._closed = True
         self._release.set()
+        try:
+            self._listener.shutdown(socket.SHUT_RDWR)  # wakes accept()
+        except OSError:
+            pass
         self._listener.close()
         self.cut()
         self._thread.join(5)
@@ -212,3 +223,44 @@ def wait_for(predicate, timeout: float = 20.0, interval: float = 0.05):
             return value
         time.sleep(interval)
     raise TimeoutError("condition not reached")
+
+
+def watch_progress(daemon, predicate):
+    """Watch ``/transfer/progress`` events in a thread; returns (thread, event set once ``predicate(env)``).
+
+    The watcher is subscribed before this returns (a marker event proves it).
+    """
+    subscribed = threading.Event()
+    matched = threading.Event()
+    marker = f"marker-{os.urandom(4).hex()}"
+
+    def watch():
+        with daemon.client(timeout=None) as c:
+            for envelope in c.stream("Events.Subscribe", {"filters": ['topic=="/transfer/progress"']}):
+                if envelope["event"].get("event") == marker:
+                    subscribed.set()
+                elif predicate(envelope):
+                    matched.set()
+                    return
+
+    thread = threading.Thread(target=watch, daemon=True)
+    thread.start()
+    while not subscribed.is_set():
+        daemon.call("Events.Publish", {"topic": "/transfer/progress", "event": {"event": marker}})
+        subscribed.wait(0.05)
+    return thread, matched
+
+
+def in_thread(fn, *args, **kw):
+    """Run ``fn`` in a thread; returns (thread, box) where box gets "result" or "error"."""
+    box: dict = {}
+
+    def run():
+        try:
+            box["result"] = fn(*args, **kw)
+        except BaseException as exc:  # noqa: BLE001 - handed to the test
+            box["error"] = exc
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread, box
