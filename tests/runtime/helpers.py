@@ -131,6 +131,9 @@ class Runtime:
             with self.daemon.client(namespace=ns_info["name"]) as c:
                 for t in c.call("Tasks.List")["tasks"]:
                     cid = t["container_id"]
+                    for key in ("stdin", "stdout", "stderr"):  # as `dockyard tasks rm` would
+                        if (t.get(key) or "").startswith(str(self.daemon.state / "fifo")):
+                            shutil.rmtree(os.path.dirname(t[key]), ignore_errors=True)
                     try:
                         c.call("Tasks.Kill", {"container_id": cid, "signal": 9, "all": True})
                     except errdefs.DockyardError:

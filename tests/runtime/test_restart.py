@@ -105,3 +105,29 @@ def test_dead_shim_found_at_start_is_cleaned(rt):
         events.close()
     rt.cli("tasks", "rm", "gone")
     rt.cli("containers", "rm", "gone")
+
+
+def test_wedged_shim_is_set_aside_at_start_then_rejoins(make_daemon, rootfs):
+    from tests.runtime.helpers import Runtime
+
+    rt = Runtime(make_daemon("wedge", config={"timeouts": {"io.dockyard.timeout.shim.load": "1s"}}), rootfs)
+    rt.daemon.start()
+    shim = None
+    try:
+        rt.detached("stuck", "sleep", "1000")
+        rt.detached("fine", "sleep", "1000")
+        shim = rt.shim_pid("stuck")
+        rt.daemon.kill9()
+        os.kill(shim, signal.SIGSTOP)
+        started = time.monotonic()
+        rt.daemon.start()
+        assert time.monotonic() - started < 8  # the wedged shim costs its budget, not a hang
+        assert rt.status("fine") == "running"
+        assert rt.status("stuck") == "unknown"
+        os.kill(shim, signal.SIGCONT)
+        wait_for(lambda: rt.status("stuck") == "running", 10, "the shim to rejoin")
+    finally:
+        if shim is not None:
+            os.kill(shim, signal.SIGCONT)
+        left = rt.cleanup()
+    assert not left, left

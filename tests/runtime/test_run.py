@@ -156,3 +156,28 @@ def _env(rt) -> dict:
     import os
 
     return {**os.environ, "DOCKYARD_ADDRESS": rt.daemon.address, "DOCKYARD_NAMESPACE": "default"}
+
+
+def test_cancelled_create_releases_what_it_reserved(rt):
+    rt.cli("containers", "create", "--rootfs", str(rt.rootfs), "cx", "sleep", "1000")
+    with rt.daemon.client() as c:
+        with pytest.raises(errdefs.DockyardError):
+            c.call("Tasks.Create", {"container_id": "cx"}, timeout=0.05)
+    wait_for(lambda: not (rt.bundle_root / "default" / "cx").exists() or _has_task(rt, "cx"), 10, "undo")
+    if _has_task(rt, "cx"):  # the create won the race with its deadline: it is a whole task
+        rt.cli("tasks", "rm", "-f", "cx")
+    wait_for(lambda: not rt.runc_list() and not rt.shims(), 10, "runc and shim to be gone")
+    assert rt.daemon.call("Tasks.List") == {"tasks": []}
+    # and the id is free again
+    rt.cli("tasks", "start", "-d", "cx")
+    assert rt.status("cx") == "running"
+    rt.cli("tasks", "rm", "-f", "cx")
+    rt.cli("containers", "rm", "cx")
+
+
+def _has_task(rt, cid: str) -> bool:
+    try:
+        rt.task(cid)
+        return True
+    except errdefs.NotFound:
+        return False
