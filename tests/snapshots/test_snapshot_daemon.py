@@ -183,3 +183,20 @@ def test_plugin_config_root_path(make_daemon, tmp_path):
         assert all(o.startswith(("index=", "nodev")) or str(elsewhere) in o for o in mounts[0]["options"])
     finally:
         daemon.stop()
+
+
+def test_events_reach_subscribers(daemon):
+    mark = daemon.call("Events.Publish", {"topic": "/test/mark", "event": {}})["seq"]
+    daemon.cli("snapshots", "prepare", "a")
+    daemon.cli("snapshots", "commit", "c", "a")
+    daemon.cli("snapshots", "view", "v", "c")
+    daemon.cli("snapshots", "rm", "v")
+    with daemon.client() as c:
+        stream = c.stream("Events.Subscribe", {"filters": ['topic~="^/snapshot/"'], "since": mark}, timeout=20)
+        got = [(e["namespace"], e["topic"], e["event"]) for e in (next(stream) for _ in range(3))]
+        stream.close()
+    assert got == [
+        ("default", "/snapshot/prepare", {"key": "a", "parent": "", "snapshotter": "overlayfs"}),
+        ("default", "/snapshot/commit", {"key": "a", "name": "c", "snapshotter": "overlayfs"}),
+        ("default", "/snapshot/remove", {"key": "v", "snapshotter": "overlayfs"}),
+    ]
