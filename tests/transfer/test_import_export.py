@@ -120,3 +120,51 @@ def test_deleting_the_image_lets_gc_remove_its_content(daemon, image):
         assert not (blobs / digest.split(":")[1]).exists()
     for digest in keep.blobs:
         assert daemon.call("Content.Info", {"digest": digest})["info"]["digest"] == digest
+
+
+def multi_platform_archive(name: str, *images: TestImage) -> tuple[bytes, str]:
+    """An OCI layout whose one entry is an index over ``images`` (one platform each)."""
+    import io
+    import tarfile
+
+    from tests.transfer.image_builder import dump, sha
+
+    index = dump({"schemaVersion": 2, "mediaType": mt.OCI_INDEX,
+                  "manifests": [i.manifest.to_json() for i in images]})
+    blobs = {sha(index): index}
+    for i in images:
+        blobs.update(i.blobs)
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        def add(path, data):
+            info = tarfile.TarInfo(path)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+        add("oci-layout", b'{"imageLayoutVersion":"1.0.0"}')
+        for digest, data in blobs.items():
+            add("blobs/sha256/" + digest.split(":")[1], data)
+        add("index.json", dump({"schemaVersion": 2, "manifests": [{
+            "mediaType": mt.OCI_INDEX, "digest": sha(index), "size": len(index),
+            "annotations": {"io.containerd.image.name": name}}]}))
+    return buf.getvalue(), sha(index)
+
+
+def test_platform_filters_on_import_and_export(daemon):
+    amd = TestImage([layer([("amd", b"1")])], arch="amd64")
+    arm = TestImage([layer([("arm", b"2")])], arch="arm64")
+    data, index_digest = multi_platform_archive("docker.io/library/multi:1", amd, arm)
+
+    result = import_archive(daemon, data)  # host platform only: the arm64 leaves are not required
+    assert result["images"][0]["target"]["digest"] == index_digest
+    labels = content_labels(daemon, index_digest)
+    assert list(labels.values()) == [amd.manifest.digest]
+
+    import_archive(daemon, data, all_platforms=True)
+    assert sorted(content_labels(daemon, index_digest).values()) == sorted([amd.manifest.digest,
+                                                                           arm.manifest.digest])
+
+    only_arm = read_layout(export(daemon, names=["docker.io/library/multi:1"], platforms=["linux/arm64"]))
+    blobs = {k.split("/")[-1] for k in only_arm if k.startswith("blobs/")}
+    assert {d.split(":")[1] for d in arm.blobs} | {index_digest.split(":")[1]} == blobs
+    everything = read_layout(export(daemon, names=["docker.io/library/multi:1"], all_platforms=True))
+    assert len([k for k in everything if k.startswith("blobs/")]) == 1 + len(amd.blobs) + len(arm.blobs)
