@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import time
 from typing import Any
 
@@ -25,6 +26,7 @@ from wire.events import TOPIC_TASK_DELETE, TOPIC_TASK_EXIT, TaskDelete, TaskExit
 
 from . import binary, bundle as bundles, shimcmd
 from .bundle import Bundle
+from .pool import Take
 from .shim import Shim
 from .table import (
     DEAD, LIVE, AttachShim, Adopt, Finish, Forget, ListTasks, Lookup, ReleaseShim, Reserve, StopProxy,
@@ -71,8 +73,14 @@ class TaskManager:
         self.timeouts = timeouts
         self.publish = publish  # (namespace, topic, event, timestamp) -> None
         self.table = None  # ActorRef of the TaskTable, set by the plugin
+        self.pool = None  # ActorRef of the ShimPool (None: no spares)
         self.ask_timeout = timeouts(ACTOR_ASK)
         self.call_timeout = timeouts(shimcmd.SHIM_CALL)
+
+    def base_options(self, namespace: str) -> dict:
+        """Runtime options every task's options.json starts from."""
+        return {"binary_name": self.settings.runc_binary,
+                "root": os.path.join(self.settings.daemon_state, "runc", namespace), "systemd_cgroup": False}
 
     async def ask(self, msg) -> Any:
         return await self.table.ask(msg, timeout=self.ask_timeout)
@@ -156,10 +164,13 @@ class TaskManager:
         if not isinstance(spec, dict) or not spec:
             raise errdefs.InvalidArgument(f"container {cid!r}: has no OCI spec")
         spec = dict(spec)
-        options = {"binary_name": self.settings.runc_binary,
-                   "root": os.path.join(self.settings.daemon_state, "runc", namespace),
-                   "systemd_cgroup": False, **(req.options or req.container["runtime"].get("options") or {})}
+        options = {**self.base_options(namespace), **(req.options or req.container["runtime"].get("options") or {})}
         steps = _Steps(f"create {namespace}/{cid}")
+        spare = None
+        if self.pool is not None and not options.get("group") and not _group_annotation(spec):
+            spare = await self.pool.ask(Take(namespace=namespace, binary=shim_binary), timeout=self.ask_timeout)
+            if spare is not None:
+                options["group"] = spare.group
         network = await self._network_plan(namespace, cid, spec)
         await trio.to_thread.run_sync(bundle.create, spec, options)
         undo.append(lambda: trio.to_thread.run_sync(bundle.remove))
@@ -169,9 +180,13 @@ class TaskManager:
             await self._network_up(bundle, spec, network)
             await trio.to_thread.run_sync(bundle.write_json, bundles.CONFIG, spec)
         steps("bundle+network")
-        boot = await shimcmd.start(shim_binary, bundle.path, namespace, cid, self.settings.daemon_address,
-                                   timeout=self.timeouts(shimcmd.SHIM_START), debug=self.settings.shim_debug)
-        steps("shim start")
+        if spare is not None:
+            boot = spare.boot  # what `start` would print: the group's shim answers
+            await trio.to_thread.run_sync(_adopt_spare_files, spare.directory, bundle)
+        else:
+            boot = await shimcmd.start(shim_binary, bundle.path, namespace, cid, self.settings.daemon_address,
+                                       timeout=self.timeouts(shimcmd.SHIM_START), debug=self.settings.shim_debug)
+        steps("shim start" if spare is None else "spare shim")
         await trio.to_thread.run_sync(_write_bootstrap, bundle, boot, shim_binary)
         shim = await self.ask(AttachShim(address=boot["address"], namespace=namespace, binary=shim_binary,
                                          task_id=cid))
@@ -426,6 +441,21 @@ class _Steps:
         now = time.perf_counter()
         log.debug("%s: %s took %.1f ms", self.what, step, (now - self.last) * 1000)
         self.last = now
+
+
+def _group_annotation(spec: dict) -> str:
+    annotations = spec.get("annotations") or {}
+    return annotations.get("io.dockyard.runc.v1.group") or annotations.get("io.kubernetes.cri.sandbox-id") or ""
+
+
+def _adopt_spare_files(directory: str, bundle: Bundle) -> None:
+    """The spare's shim.pid moves into the bundle (where tools look for it); its directory goes."""
+    try:
+        with open(os.path.join(directory, "shim.pid")) as fh:
+            bundle.write_text("shim.pid", fh.read().strip())
+    except FileNotFoundError:
+        pass
+    shutil.rmtree(directory, ignore_errors=True)
 
 
 def _write_bootstrap(bundle: Bundle, boot: dict, shim_binary: str) -> None:

@@ -23,6 +23,7 @@ from wire import errdefs, filters, identifiers
 
 from . import shimcmd
 from .manager import CreateTask, RuntimeSettings, TaskManager
+from .pool import ShimPool
 from .table import TaskTable
 
 
@@ -34,6 +35,7 @@ class RuntimeConfig:
     cni_bin_dirs: list[str] = attrs.Factory(lambda: ["/opt/cni/bin", "/usr/lib/cni"])
     cni_network: str = ""  # default: the first conflist in cni_conf_dir
     shim_debug: bool = False
+    shim_pool: int = 1  # spare shims kept per namespace (0: start a shim per create)
 
 
 @attrs.frozen(kw_only=True)
@@ -280,6 +282,10 @@ async def init_runtime(ic: InitContext) -> TaskManager:
     manager = TaskManager(settings, ic.timeouts, publish)
     proxies = await ic.spawn(ChildSpec(name="shims", supervisor=True,
                                        start=lambda: Supervisor("shims", intensity=1000, period=1.0)))
+    if cfg.shim_pool > 0:
+        manager.pool = await ic.spawn(ChildSpec(name="shim-pool", start=lambda: ShimPool(
+            bundle_root=bundle_root, daemon_address=ic.address, size=cfg.shim_pool,
+            start_timeout=ic.timeouts(shimcmd.SHIM_START), options_for=manager.base_options)))
     shim_state = os.path.join(bundle_root, ".shims")
     manager.table = await ic.spawn(ChildSpec(name="tasks", mailbox_size=1024, start=lambda: TaskTable(
         proxies=proxies, shim_state_dir=shim_state, publish=publish, call_timeout=ic.timeouts(shimcmd.SHIM_CALL),

@@ -132,4 +132,4 @@ def test_cni_failure_undoes_the_create(rt, cni_env):
     r = rt.run("broken", "true", flags=("--rm", "--cni"))
     assert r.returncode == 1 and b"no-such-plugin" in r.stderr
     assert rt.daemon.call("Tasks.List") == {"tasks": []}
-    assert not list(rt.bundle_root.glob("*/*"))
+    assert not rt.bundles()

@@ -86,6 +86,12 @@ class Runtime:
     def bundle_root(self) -> Path:
         return self.daemon.state / "io.dockyard.runtime.v1.task"
 
+    def bundles(self) -> list[Path]:
+        """Task bundles (not the spare shims' directories nor the event bookkeeping)."""
+        if not self.bundle_root.exists():
+            return []
+        return [p for p in self.bundle_root.glob("*/*") if not p.parent.name.startswith(".")]
+
     def runc_root(self, ns: str = "default") -> Path:
         return self.daemon.state / "runc" / ns
 
@@ -124,7 +130,8 @@ class Runtime:
 
     def shims(self) -> list[str]:
         ps = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True).stdout
-        return [line for line in ps.splitlines() if "dockyard-shim" in line and str(self.daemon.base) in line]
+        return [line for line in ps.splitlines() if "dockyard-shim" in line and str(self.daemon.base) in line
+                and "/pool-" not in line]  # spares wait for the next create; they exit with the daemon
 
     def _remove_all(self) -> None:
         for ns_info in self.daemon.call("Namespaces.List"):
@@ -154,8 +161,7 @@ class Runtime:
 
     def _state_left(self) -> list[str]:
         left = []
-        if self.bundle_root.exists():
-            left += [f"bundle {p}" for p in self.bundle_root.glob("*/*")]
+        left += [f"bundle {p}" for p in self.bundles()]
         netns_dir = self.daemon.state / "netns"
         if netns_dir.exists():
             left += [f"netns {p}" for p in netns_dir.iterdir()]

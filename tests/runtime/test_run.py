@@ -19,7 +19,7 @@ def test_run_rm_exit_code_and_streams(rt):
     assert (r.returncode, r.stdout, r.stderr) == (3, b"out\n", b"err\n")
     assert rt.daemon.call("Containers.List") == []
     assert rt.daemon.call("Tasks.List") == {"tasks": []}
-    assert not list(rt.bundle_root.glob("*/*")) and not rt.runc_list()
+    assert not rt.bundles() and not rt.runc_list()
 
 
 def test_run_without_rm_keeps_container_but_deletes_task(rt):
@@ -140,7 +140,7 @@ def test_concurrent_creates_of_one_id_join(rt):
     pids = [r for r in results if isinstance(r, int)]
     assert pids and len(set(pids)) == 1, results
     assert all(isinstance(r, int) or isinstance(r, errdefs.AlreadyExists) for r in results), results
-    assert len(list(rt.bundle_root.glob("default/*"))) == 1
+    assert len(rt.bundles()) == 1
     rt.cli("tasks", "rm", "-f", "j1")
     rt.cli("containers", "rm", "j1")
 
