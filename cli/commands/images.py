@@ -286,6 +286,50 @@ class _Progress:
             sys.stderr.flush()
 
 
+class _UnpackWatcher:
+    """On a terminal, print the daemon's ``/transfer/progress`` layer steps while an import runs."""
+
+    def __init__(self, ctx) -> None:
+        self.ctx = ctx
+        self.client = None
+        self.thread = None
+
+    def start(self) -> None:
+        if not sys.stderr.isatty():
+            return
+        import threading
+
+        from wire.client import Client
+
+        self.client = Client(self.ctx.address, namespace=self.ctx.namespace).connect()
+        filters = [f'topic=="/transfer/progress",namespace=="{self.ctx.namespace}"']
+        events = self.client.stream("Events.Subscribe", {"filters": filters})
+
+        def follow() -> None:
+            try:
+                for envelope in events:
+                    step = envelope["event"]
+                    if step.get("event") in ("extracted", "already exists"):
+                        sys.stderr.write(f"\r{step['event']}: {step['name']}\n")
+                        sys.stderr.flush()
+            except (errdefs.DockyardError, OSError, ValueError):
+                pass
+
+        self.thread = threading.Thread(target=follow, daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        if self.client is not None:
+            import socket
+
+            try:
+                self.client._sock.shutdown(socket.SHUT_RDWR)  # ends the follower's blocking read
+            except OSError:
+                pass
+            self.thread.join(2)
+            self.client.close()
+
+
 def _read_chunks(fileobj, progress: _Progress):
     while chunk := fileobj.read(UPLOAD_CHUNK):
         progress.update(len(chunk))
@@ -304,10 +348,13 @@ def run_import(ctx, args) -> None:
         source = open(args.file, "rb")
         total = os.fstat(source.fileno()).st_size
     progress = _Progress(total)
+    watcher = _UnpackWatcher(ctx)
+    watcher.start()
     try:
         result = ctx.client.upload("Transfer.Import", params, _read_chunks(source, progress), timeout=None)
     finally:
         progress.done()
+        watcher.stop()
         if source is not sys.stdin.buffer:
             source.close()
     if ctx.json:

@@ -83,3 +83,36 @@ def test_export_to_file_and_stdout(daemon, image, archive_file, tmp_path):
     failed = daemon.cli("images", "export", str(tmp_path / "x.tar"), "missing", check=False)
     assert failed.returncode == 1 and b"missing" in failed.stderr
     assert not (tmp_path / "x.tar").exists() and not (tmp_path / "x.tar.tmp").exists()
+
+
+def test_import_shows_progress_on_a_terminal(daemon, image, archive_file):
+    import os
+    import pty
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    master, slave = pty.openpty()
+    env = {**os.environ, "DOCKYARD_ADDRESS": daemon.address, "DOCKYARD_NAMESPACE": daemon.namespace}
+    try:
+        proc = subprocess.run([str(Path(sys.executable).parent / "dockyard"), "images", "import", str(archive_file)],
+                              stdout=subprocess.PIPE, stderr=slave, env=env, timeout=60)
+        os.close(slave)
+        slave = -1
+        shown = b""
+        while True:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            shown += chunk
+    finally:
+        if slave >= 0:
+            os.close(slave)
+        os.close(master)
+    assert proc.returncode == 0
+    assert b"importing: " in shown and b"B" in shown
+    for desc in image.layers:
+        assert f"extracted: {desc.digest}".encode() in shown
