@@ -40,6 +40,7 @@ from .registry import Fetcher, Resolver, Timeouts
 
 WRITE_BATCH = 1 << 20  # bytes gathered from the network per hop to the writer thread
 MAX_DEPTH = 8  # nested indexes
+SHARED_ATTEMPTS = 3  # a shared blob GC removes under us is fetched again, this many times at most
 
 
 def ingest_ref(desc: Descriptor) -> str:
@@ -97,6 +98,7 @@ class Puller:
     differ: Any = None
     inflight: InFlight = attrs.Factory(InFlight)
     timeouts: Timeouts = attrs.Factory(Timeouts)
+    keep_timeout: float = 30.0  # bound on re-registering a partial download after a failure
 
     async def pull(self, ns: str, reference: str, options: PullOptions, access: RegistryAccess, *,
                    lease: str | None, progress: Progress) -> PullResult:
@@ -264,6 +266,15 @@ class _PullJob:
             current.waiters -= 1
 
     async def _download(self, desc: Descriptor, name: str, download: Download) -> None:
+        for attempt in range(SHARED_ATTEMPTS):
+            try:
+                return await self._download_once(desc, name, download)
+            except errdefs.NotFound as exc:
+                # GC took the stored bytes this writer meant to share: download them after all
+                if "removed from the store while ingesting" not in exc.message or attempt + 1 == SHARED_ATTEMPTS:
+                    raise
+
+    async def _download_once(self, desc: Descriptor, name: str, download: Download) -> None:
         labels = {self.source_key: self.ref.path}
         try:
             writer = await self.content.writer(self.ns, name, total=desc.size, expected=desc.digest,
@@ -272,8 +283,10 @@ class _PullJob:
             await self._add_source(desc)
             self.progress.step(words.EXISTS, name, desc.size, desc.size)
             return
+        resumable = False
         try:
             offset = 0 if writer.shared else writer.offset
+            resumable = not writer.shared
             if not writer.shared:
                 if offset > desc.size:
                     await writer.truncate(0)
@@ -283,6 +296,7 @@ class _PullJob:
                     try:
                         await self._stream(desc, name, writer, offset, download)
                     except errdefs.DataLoss:
+                        resumable = False
                         await self._drop(writer, name)
                         raise
             try:
@@ -290,12 +304,16 @@ class _PullJob:
             except errdefs.AlreadyExists:
                 await self._add_source(desc)
             except errdefs.FailedPrecondition as exc:
+                resumable = False
                 await self._drop(writer, name)
                 raise errdefs.DataLoss(f"pull {self.ref}: {name} from {self.ref.domain} failed "
                                        f"verification ({exc.message}); nothing was committed") from None
+            resumable = False
         finally:
             with trio.CancelScope(shield=True):
                 await writer.close()
+                if resumable:
+                    await self._keep_for_resume(desc, name)
         if writer.shared:
             self.progress.step(words.EXISTS, name, desc.size, desc.size)
         else:
@@ -330,6 +348,22 @@ class _PullJob:
         if received != desc.size:
             raise errdefs.Unavailable(f"pull {self.ref}: {name}: registry {self.ref.domain} ended the download "
                                       f"at {received} of {desc.size} bytes; pull again to resume")
+
+    async def _keep_for_resume(self, desc: Descriptor, name: str) -> None:
+        """A download that stopped half-way outlives this pull's temporary lease.
+
+        Reopening the ingest with no lease gives it its own 24 h expiry (an
+        unexpired ingest is a GC root), so the next pull resumes it even though
+        the lease that held it is deleted when this pull fails.
+        """
+        if self.lease is None:
+            return
+        with trio.move_on_after(self.puller.keep_timeout):
+            try:
+                writer = await self.content.writer(self.ns, name, total=desc.size, expected=desc.digest)
+            except errdefs.DockyardError:
+                return  # committed meanwhile, or busy: nothing to keep
+            await writer.close()
 
     async def _drop(self, writer: Any, name: str) -> None:
         """Forget a download that failed verification, so the next pull starts clean."""

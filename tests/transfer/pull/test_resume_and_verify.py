@@ -57,7 +57,8 @@ def test_registry_dies_mid_blob_and_the_pull_resumes_after_restart(own_registry,
         proxy.release()
         result, steps = pull(puller, ref, unpack=False)
         assert first_download(steps, layer_ref)["progress"] == offset  # resumed, not restarted
-        assert result["downloaded"] == image.layers[0].size - offset
+        # the layer's first bytes were not fetched again (small documents may be, if GC took them)
+        assert image.layers[0].size - offset <= result["downloaded"] < image.layers[0].size
         assert puller.call("Content.Info", {"digest": image.layers[0].digest})["info"]["size"] == \
             image.layers[0].size
         assert puller.call("Content.ListStatuses", {})["statuses"] == []
