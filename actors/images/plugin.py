@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from actors.plugin import GC, METADATA, SERVICE, InitContext, plugin
+from actors.timeouts import register
 from wire import errdefs
 
 from .service import ImagesService
 from .store import NamespacedImages
+
+
+SYNC_DELETE = register("io.dockyard.timeout.images.sync-delete", 60.0)
 
 
 @plugin(SERVICE, "images-service", requires=(METADATA, GC))
@@ -17,4 +21,5 @@ async def init_images(ic: InitContext) -> ImagesService:
         store.gc = ic.plugins.get_single(GC)
     except errdefs.NotFound:
         store.gc = None  # no collector loaded: sync deletes return at once
+    store.sync_timeout = ic.timeouts(SYNC_DELETE)
     return ImagesService(store)

@@ -13,6 +13,7 @@ import json
 from typing import Any
 
 import attrs
+import trio
 
 from actors.metadata import leases
 from actors.metadata.db import MetadataDB, dump_labels, load_labels, now_ns
@@ -47,6 +48,7 @@ class NamespacedImages:
     db: MetadataDB
     events: Any  # publish(namespace, topic, event)
     gc: Any = None  # the GarbageCollector, once its plugin is up (for sync deletes)
+    sync_timeout: float = 60.0
 
     async def get(self, ns: str, name: str) -> Image:
         with self.db.read() as conn:
@@ -113,7 +115,11 @@ class NamespacedImages:
             tx.mark_deleted()
         self.events.publish(ns, TOPIC_IMAGE_DELETE, ImageDelete(name=name))
         if sync and self.gc is not None:
-            await self.gc.schedule_and_wait()
+            with trio.move_on_after(self.sync_timeout) as scope:
+                await self.gc.schedule_and_wait()
+            if scope.cancelled_caught:
+                raise errdefs.DeadlineExceeded(
+                    f"image {name!r}: deleted, but garbage collection did not finish within {self.sync_timeout:g}s")
 
     @staticmethod
     def _join_lease(tx, ns: str, lease: str | None, image: Image) -> None:

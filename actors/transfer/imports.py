@@ -66,6 +66,8 @@ class Importer:
 
     metadata: Any
     differ: Any = None
+    layer_timeout: float = 600.0
+    cleanup_timeout: float = 10.0
 
     def _publish(self, ns: str, event: TransferProgress) -> None:
         self.metadata.events.publish(ns, TOPIC_TRANSFER_PROGRESS, event)
@@ -138,7 +140,8 @@ class Importer:
                       matcher: platforms.Matcher, lease: str) -> dict[str, str]:
         if self.differ is None:
             raise errdefs.FailedPrecondition("import: cannot unpack: no differ plugin is loaded")
-        unpacker = Unpacker(metadata=self.metadata, differ=self.differ, snapshotter_name=options.snapshotter)
+        unpacker = Unpacker(metadata=self.metadata, differ=self.differ, snapshotter_name=options.snapshotter,
+                            layer_timeout=self.layer_timeout, cleanup_timeout=self.cleanup_timeout)
         unpack_matcher = platforms.host_matcher() if options.all_platforms else matcher
         read = thread_reader(self.metadata.content_store, ns)
         done: dict[str, str] = {}

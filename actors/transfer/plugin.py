@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import attrs
 
+from actors.images.unpack import CLEANUP as UNPACK_CLEANUP
+from actors.images.unpack import UNPACK_LAYER
 from actors.plugin import DIFFER, GC, LEASE, METADATA, TRANSFER, InitContext, plugin
 
 from .lease import LEASE_CLEANUP
@@ -21,4 +23,5 @@ async def init_transfer(ic: InitContext) -> TransferService:
     differs = ic.plugins.get_by_type(DIFFER)
     differ = differs.get(ic.config.differ) or next(iter(differs.values()), None)
     leases = next(iter(ic.plugins.get_by_type(LEASE).values()), None)
-    return TransferService(metadata, differ, leases, lease_cleanup=ic.timeouts(LEASE_CLEANUP))
+    return TransferService(metadata, differ, leases, lease_cleanup=ic.timeouts(LEASE_CLEANUP),
+                           unpack_layer=ic.timeouts(UNPACK_LAYER), unpack_cleanup=ic.timeouts(UNPACK_CLEANUP))

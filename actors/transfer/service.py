@@ -50,11 +50,18 @@ class UnpackImage:
 class TransferService(Service):
     name = "Transfer"
 
-    def __init__(self, metadata: Any, differ: Any, leases: Any, *, lease_cleanup: float = 10.0) -> None:
+    def __init__(self, metadata: Any, differ: Any, leases: Any, *, lease_cleanup: float = 10.0,
+                 unpack_layer: float = 600.0, unpack_cleanup: float = 10.0) -> None:
         self.metadata = metadata
         self.differ = differ
         self.leases = leases
         self.lease_cleanup = lease_cleanup
+        self.unpack_layer = unpack_layer
+        self.unpack_cleanup = unpack_cleanup
+
+    def _importer(self) -> Importer:
+        return Importer(metadata=self.metadata, differ=self.differ, layer_timeout=self.unpack_layer,
+                        cleanup_timeout=self.unpack_cleanup)
 
     def _lease(self, ctx: CallContext, ns: str):
         return transfer_lease(self.leases, ns, ctx.lease, cleanup_timeout=self.lease_cleanup)
@@ -66,7 +73,7 @@ class TransferService(Service):
             base_name=req.base_name, index_name=req.index_name, digests=req.digests,
             skip_digest_for_named=req.skip_digest_for_named, all_platforms=req.all_platforms,
             platforms=tuple(req.platforms), unpack=req.unpack, snapshotter=req.snapshotter)
-        importer = Importer(metadata=self.metadata, differ=self.differ)
+        importer = self._importer()
         async with self._lease(ctx, ns) as lease:
             result = await importer.run(ns, ctx.items().__aiter__(), options, lease=lease)
         return {"images": list(result.images), "unpacked": result.unpacked, "bytes": result.bytes_read}
@@ -75,7 +82,7 @@ class TransferService(Service):
     async def Unpack(self, ctx: CallContext, req: UnpackImage) -> dict:
         """Unpack an image already in the content store (what ``images mount`` needs first)."""
         ns = ctx.namespace
-        importer = Importer(metadata=self.metadata, differ=self.differ)
+        importer = self._importer()
         image = await self.metadata.image_store.get(ns, req.name)
         matcher = matcher_for(False, [req.platform] if req.platform else [])
         options = ImportOptions(snapshotter=req.snapshotter)
