@@ -116,3 +116,28 @@ def test_import_shows_progress_on_a_terminal(daemon, image, archive_file):
     assert b"importing: " in shown and b"B" in shown
     for desc in image.layers:
         assert f"extracted: {desc.digest}".encode() in shown
+
+
+def test_mount_rw_then_unmount_removes_snapshot_and_lease(daemon, archive_file, tmp_path):
+    import os
+
+    daemon.cli("images", "import", str(archive_file))
+    target = tmp_path / "rw"
+    target.mkdir()
+    daemon.cli("images", "mount", "--rw", NAME, str(target))
+    try:
+        assert (target / "etc" / "hello").read_bytes() == b"hi\n"
+        (target / "etc" / "written").write_bytes(b"w")
+        info = daemon.call("Snapshots.Stat", {"key": str(target)})["info"]
+        assert info["kind"] == "active"
+        assert [lease["id"] for lease in daemon.call("Leases.List", {})["leases"]
+                if lease["id"].startswith("mount-")]
+    finally:
+        daemon.cli("images", "unmount", str(target))
+    assert not os.path.ismount(target)
+    from wire import errdefs
+    with pytest.raises(errdefs.NotFound):
+        daemon.call("Snapshots.Stat", {"key": str(target)})
+    assert not [lease for lease in daemon.call("Leases.List", {})["leases"] if lease["id"].startswith("mount-")]
+    failed = daemon.cli("images", "mount", "missing:1", str(target), check=False)
+    assert failed.returncode == 1 and b"missing:1" in failed.stderr
