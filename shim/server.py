@@ -8,7 +8,6 @@ framing rules is closed; the shim and its other connections carry on.
 
 from __future__ import annotations
 
-import os
 import socket
 import sys
 
