@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import re
 
 import pytest
 
 from actors.mount import Mount, mounts_under, temp_mount
 from tests.diff.diff_helpers import d, f, gz, hard, listing, sha, sym, tar_bytes, wh, zst
+from tests.support.daemon import Daemon
 from wire import errdefs
 
 LEASE = "diff-test"
@@ -54,9 +56,20 @@ def build(c, sn: str, layers: list[tuple[bytes, str]]) -> tuple[str, list[dict]]
     return parent, applied
 
 
+@pytest.fixture(scope="module")
+def shared_daemon(tmp_path_factory):
+    d = Daemon(tmp_path_factory.mktemp("diff-daemon")).start()
+    try:
+        yield d
+    finally:
+        d.stop()
+
+
 @pytest.fixture
-def client(daemon):
-    with daemon.client(lease=LEASE) as c:
+def client(shared_daemon, request):
+    """A client in a namespace of its own: tests share one daemon, never a snapshot key."""
+    ns = "t-" + re.sub(r"[^A-Za-z0-9]+", "-", request.node.name)[:60].strip("-")
+    with shared_daemon.client(namespace=ns, lease=LEASE) as c:
         c.call("Leases.Create", {"id": LEASE})
         upload(c, LAYER1)
         upload(c, LAYER2)

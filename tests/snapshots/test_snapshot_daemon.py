@@ -13,9 +13,26 @@ import pytest
 
 from actors.mount import Mount, mounts_under
 from tests.snapshots.snapshot_helpers import read_tree, write_files
+from tests.support.daemon import Daemon
 from wire import errdefs
 
 LEASE = "test-lease"
+
+
+@pytest.fixture(scope="module")
+def shared_daemon(tmp_path_factory):
+    d = Daemon(tmp_path_factory.mktemp("snapshots-daemon")).start()
+    try:
+        yield d
+    finally:
+        d.stop()
+
+
+@pytest.fixture
+def daemon(shared_daemon, request):
+    """The shared daemon, switched to a namespace of this test's own (keys never collide)."""
+    shared_daemon.namespace = "t-" + re.sub(r"[^A-Za-z0-9]+", "-", request.node.name)[:60].strip("-")
+    return shared_daemon
 
 
 def to_mounts(reply: dict) -> list[Mount]:
@@ -196,7 +213,7 @@ def test_events_reach_subscribers(daemon):
         got = [(e["namespace"], e["topic"], e["event"]) for e in (next(stream) for _ in range(3))]
         stream.close()
     assert got == [
-        ("default", "/snapshot/prepare", {"key": "a", "parent": "", "snapshotter": "overlayfs"}),
-        ("default", "/snapshot/commit", {"key": "a", "name": "c", "snapshotter": "overlayfs"}),
-        ("default", "/snapshot/remove", {"key": "v", "snapshotter": "overlayfs"}),
+        (daemon.namespace, "/snapshot/prepare", {"key": "a", "parent": "", "snapshotter": "overlayfs"}),
+        (daemon.namespace, "/snapshot/commit", {"key": "a", "name": "c", "snapshotter": "overlayfs"}),
+        (daemon.namespace, "/snapshot/remove", {"key": "v", "snapshotter": "overlayfs"}),
     ]
