@@ -201,3 +201,22 @@ def test_malformed_frames_close_only_that_connection(shims):
         c.call("Task.Ack", {"seq": "x"})
     c.call("Task.Shutdown", {"id": "c1"})
     time.sleep(0)
+
+
+def test_cancelling_an_event_stream_ends_it_with_canceled(shims):
+    from wire import codec
+
+    shims.bundle("c1", ["true"])
+    address = shims.start_shim("c1")
+    reader = shims.events(address)
+    reader.sock.sendall(codec.encode(codec.Cancel(id=1)))
+    reader.sock.settimeout(5)
+    conn = codec.Connection()
+    response = None
+    while response is None:
+        data = reader.sock.recv(4096)
+        assert data, "the shim hung up instead of answering"
+        conn.receive_data(data)
+        response = next((e for e in conn.events() if isinstance(e, codec.Response)), None)
+    assert response.id == 1 and isinstance(response.error, errdefs.Canceled)
+    shims.client(address).call("Task.Shutdown", {"id": "c1"})
