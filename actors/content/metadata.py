@@ -25,9 +25,7 @@ and never await.  Events are published after their transaction committed.
 
 from __future__ import annotations
 
-import contextlib
-import logging
-from typing import Any, BinaryIO, Iterator
+from typing import Any, BinaryIO
 
 import attrs
 import trio
@@ -43,14 +41,12 @@ from .ingest import validate_ref
 from .local import LocalStore
 from .reader import ReaderAt
 from .records import IngestStatus
-from .writer import Writer, WriterState
+from .namespaced_writer import ContentWriter, client_ref, copy_source
 
-log = logging.getLogger("dockyard.content")
 
 INGEST_EXPIRY_NS = 24 * 3600 * 1_000_000_000  # an unleased ingest is collectable after this
 SHAREABLE_LABEL = "containerd.io/namespace.shareable"
 SHARED, ISOLATED = "shared", "isolated"
-COPY_CHUNK = 4 << 20  # bytes per read when streaming a source or materialising a shared blob
 
 
 @attrs.frozen(kw_only=True)
@@ -76,17 +72,6 @@ def _adaptor(info: ContentInfo) -> filters.MappingAdaptor:
 
 def backend_ref(namespace: str, seq: int, ref: str) -> str:
     return f"{namespace}/{seq}/{ref}"
-
-
-@contextlib.contextmanager
-def client_ref(bref: str, ref: str) -> Iterator[None]:
-    """Errors of the backend name the backend ref; the client knows only its own."""
-    try:
-        yield
-    except errdefs.DockyardError as exc:
-        if repr(bref) not in exc.message:
-            raise
-        raise type(exc)(exc.message.replace(repr(bref), repr(ref))) from None
 
 
 def apply_label_paths(current: dict[str, str], labels: dict[str, str],
@@ -325,7 +310,7 @@ class NamespacedContent:
             return await self._existing(namespace, expected, labels)
         try:
             if w.backend is not None:
-                await trio.to_thread.run_sync(_copy_source, w.backend, source)
+                await trio.to_thread.run_sync(copy_source, w.backend, source)
             digest = await w.commit(size or 0, expected, labels=labels)
         except errdefs.AlreadyExists:
             return await self._existing(namespace, expected or w.digest(), labels)
@@ -367,173 +352,3 @@ class NamespacedContent:
         if not existed:
             self.events.publish(namespace, TOPIC_CONTENT_CREATE, ContentCreate(digest=digest, size=size))
         return existed
-
-
-def _copy_source(backend: Writer, source) -> None:
-    """Write all of ``source`` into an open backend writer (sync, in a worker thread)."""
-    if backend.offset:
-        backend.truncate(0)  # a resumed ingest: the source starts at byte 0
-    if isinstance(source, (bytes, bytearray, memoryview)):
-        view = memoryview(source)
-        for pos in range(0, len(view), COPY_CHUNK):
-            backend.write(view[pos:pos + COPY_CHUNK])
-        return
-    readinto = getattr(source, "readinto", None)
-    if readinto is None:
-        while chunk := source.read(COPY_CHUNK):
-            backend.write(chunk)
-        return
-    buf = bytearray(COPY_CHUNK)
-    view = memoryview(buf)
-    while n := readinto(view):
-        backend.write(view[:n])
-
-
-@attrs.define(eq=False)
-class ContentWriter:
-    """An open namespaced ingest.  Get one from ``NamespacedContent.writer``.
-
-    ``backend`` is None for a shared ingest (the bytes are already stored); a
-    write to it first copies the stored blob into a real backend writer.
-    """
-
-    store: NamespacedContent
-    namespace: str
-    ref: str
-    bref: str
-    lease: str | None
-    total: int | None
-    expected: str | None
-    started_at: int
-    backend: Writer | None = None
-    committed_size: int = 0
-    _done: bool = False
-
-    @property
-    def shared(self) -> bool:
-        return self.backend is None
-
-    def status(self) -> IngestStatus:
-        if self.backend is None:
-            return IngestStatus(ref=self.ref, offset=self.total or 0, total=self.total, expected=self.expected,
-                                started_at=self.started_at, updated_at=self.started_at)
-        return attrs.evolve(self.backend.status(), ref=self.ref)
-
-    @property
-    def offset(self) -> int:
-        return self.status().offset
-
-    def digest(self) -> str:
-        if self.backend is None:
-            return self.expected or ""
-        return self.backend.digest()
-
-    async def write(self, data: bytes | bytearray | memoryview) -> int:
-        if self.backend is None:
-            await self._materialise(copy=True)
-        with client_ref(self.bref, self.ref):
-            return await trio.to_thread.run_sync(self.backend.write, data)
-
-    async def write_at(self, offset: int, data: bytes | bytearray | memoryview) -> int:
-        """containerd's rule: offset 0 restarts the ingest; otherwise it must be the current offset."""
-        if self.backend is None:
-            if offset != 0 and offset != self.total:
-                raise errdefs.OutOfRange(f"ref {self.ref!r}: write at offset {offset}, current offset is {self.total}")
-            await self._materialise(copy=offset != 0)
-        with client_ref(self.bref, self.ref):
-            return await trio.to_thread.run_sync(self.backend.write_at, offset, data)
-
-    async def truncate(self, size: int) -> None:
-        if size != 0:
-            raise errdefs.NotImplemented_(f"ref {self.ref!r}: truncate to {size}: only 0 is supported")
-        if self.backend is None:
-            await self._materialise(copy=False)
-        else:
-            await trio.to_thread.run_sync(self.backend.truncate, 0)
-
-    async def _materialise(self, *, copy: bool) -> None:
-        """Turn a shared ingest into one with its own backend bytes."""
-        store, bref, expected = self.store, self.bref, self.expected
-
-        def open_and_copy() -> Writer:
-            w = store.backend.writer(bref, total=None, expected=None)
-            try:
-                w.truncate(0)
-                if copy and expected:
-                    with store.backend.reader(expected) as r:
-                        for pos in range(0, r.size, COPY_CHUNK):
-                            w.write(r.read_at(pos, COPY_CHUNK))
-            except BaseException:
-                w.close()
-                raise
-            return w
-
-        with client_ref(bref, self.ref):
-            self.backend = await trio.to_thread.run_sync(open_and_copy)
-        self.expected = None  # it named the blob to share; the bytes written now decide the digest
-        with store.db.write() as tx:
-            tx.execute("UPDATE ingests SET expected = '' WHERE namespace = ? AND ref = ?", (self.namespace, self.ref))
-
-    async def commit(self, size: int = 0, expected: str | None = None,
-                     labels: dict[str, str] | None = None) -> str:
-        """Commit and return the digest.  Mismatch: FailedPrecondition (ingest kept);
-        already committed in this namespace: AlreadyExists (the ingest is gone)."""
-        if self._done:
-            raise errdefs.FailedPrecondition(f"ref {self.ref!r}: writer already committed or closed")
-        labels = dict(labels or {})
-        try:
-            identifiers.validate_labels(labels)
-            expected = identifiers.validate_digest(expected) if expected else None
-        except errdefs.InvalidArgument:
-            await self.close()
-            raise
-        if self.backend is None:
-            if size and size != self.total:
-                raise errdefs.FailedPrecondition(f"ref {self.ref!r}: failed size validation: {self.total} != {size}")
-            if expected and expected != self.expected:
-                raise errdefs.FailedPrecondition(f"ref {self.ref!r}: unexpected digest {self.expected}, expected {expected}")
-            actual, size = self.expected, self.total or 0
-            if not await trio.to_thread.run_sync(self.store.backend.exists, actual):
-                raise errdefs.NotFound(f"content {actual}: removed from the store while ingesting; write it again")
-        else:
-            actual, size = await self._commit_backend(size, expected or self.expected)
-        self._done = True
-        self.committed_size = size
-        existed = self.store._record_commit(self.namespace, self.ref, actual, size, labels, self.lease)
-        if existed:
-            raise errdefs.AlreadyExists(f"content {actual}: already exists")
-        return actual
-
-    async def _commit_backend(self, size: int, expected: str | None) -> tuple[str, int]:
-        w = self.backend
-        offset = w.offset
-        if size and size != offset:
-            await self.close()
-            raise errdefs.FailedPrecondition(f"ref {self.ref!r}: failed size validation: {offset} != {size}")
-        digest = expected or w.digest()
-        self.store._pin_expected(self.namespace, self.ref, self.bref, digest)
-        try:
-            with client_ref(self.bref, self.ref):
-                actual = await trio.to_thread.run_sync(w.commit, offset, expected)
-        except errdefs.AlreadyExists:
-            actual = digest  # the backend already had these bytes (another namespace)
-        except BaseException:
-            self._done = w.state is not WriterState.OPEN
-            with self.store.db.write() as tx:  # not committed: forget the pin
-                tx.execute("UPDATE ingests SET expected = '' WHERE namespace = ? AND ref = ?",
-                           (self.namespace, self.ref))
-            raise
-        return actual, offset
-
-    async def close(self) -> None:
-        """Release the ref; an uncommitted ingest stays for a later resume."""
-        self._done = True
-        if self.backend is not None:
-            await trio.to_thread.run_sync(self.backend.close)
-
-    async def __aenter__(self) -> ContentWriter:
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        with trio.CancelScope(shield=True):
-            await self.close()
