@@ -39,10 +39,9 @@ from wire.events import (
 
 from .ingest import validate_ref
 from .local import LocalStore
+from .namespaced_writer import ContentWriter, client_ref, copy_source
 from .reader import ReaderAt
 from .records import IngestStatus
-from .namespaced_writer import ContentWriter, client_ref, copy_source
-
 
 INGEST_EXPIRY_NS = 24 * 3600 * 1_000_000_000  # an unleased ingest is collectable after this
 SHAREABLE_LABEL = "containerd.io/namespace.shareable"
