@@ -217,3 +217,27 @@ def test_events_reach_subscribers(daemon):
         (daemon.namespace, "/snapshot/commit", {"key": "a", "name": "c", "snapshotter": "overlayfs"}),
         (daemon.namespace, "/snapshot/remove", {"key": "v", "snapshotter": "overlayfs"}),
     ]
+
+
+def test_gc_removes_unreferenced_storage_and_keeps_a_parent_in_use(daemon):
+    root_label = {"containerd.io/gc.root": "x"}
+    daemon.call("Snapshots.Prepare", {"key": "base-a", "labels": root_label})
+    base_fs = daemon.call("Snapshots.Mounts", {"key": "base-a"})["mounts"][0]["source"]
+    daemon.call("Snapshots.Commit", {"name": "base", "key": "base-a"})  # no root: kept only as a parent
+    daemon.call("Snapshots.Prepare", {"key": "child", "parent": "base", "labels": root_label})
+    daemon.call("Snapshots.Prepare", {"key": "loose-a", "labels": root_label})
+    loose_fs = daemon.call("Snapshots.Mounts", {"key": "loose-a"})["mounts"][0]["source"]
+    daemon.call("Snapshots.Commit", {"name": "loose", "key": "loose-a"})  # nothing holds it
+
+    daemon.call("GC.Collect", {})
+    with pytest.raises(errdefs.NotFound):
+        daemon.call("Snapshots.Stat", {"key": "loose"})
+    assert not os.path.exists(os.path.dirname(loose_fs))
+    assert daemon.call("Snapshots.Stat", {"key": "base"})["info"]["kind"] == "committed"
+    assert os.path.isdir(base_fs)
+    # once the child goes, so does its parent
+    daemon.call("Snapshots.Remove", {"key": "child"})
+    daemon.call("GC.Collect", {})
+    with pytest.raises(errdefs.NotFound):
+        daemon.call("Snapshots.Stat", {"key": "base"})
+    assert not os.path.exists(os.path.dirname(base_fs))
