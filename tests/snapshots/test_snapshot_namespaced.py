@@ -309,3 +309,48 @@ async def test_cleanup_reclaims_orphaned_storage(world):
     os.makedirs(os.path.join(world.backend.snapshots_dir, "999"))
     await s.cleanup()
     assert "999" not in os.listdir(world.backend.snapshots_dir)
+
+
+async def _blocked_prepare(world, key, entered, release):
+    real = world.backend.prepare
+
+    def slow(*args):
+        trio.from_thread.run_sync(entered.set)
+        trio.from_thread.run(release.wait)
+        return real(*args)
+
+    world.backend.prepare = slow
+    try:
+        await world.store.prepare(NS, key)
+    finally:
+        world.backend.prepare = real
+
+
+async def test_a_cancelled_waiter_reserves_nothing(world):
+    entered, release = trio.Event(), trio.Event()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(_blocked_prepare, world, "k", entered, release)
+        await entered.wait()
+        with trio.move_on_after(0.05) as scope:
+            await world.store.commit(NS, "c", "k")  # waits for the key held by the prepare
+        assert scope.cancelled_caught
+        release.set()
+    assert [(r[2], r[6]) for r in rows(world.db)] == [("k", "")]
+    assert world.store.statistics()["locks"] == {"keys": 0, "users": 0}
+
+
+async def test_a_key_held_too_long_is_unavailable(tmp_path):
+    from wire.errdefs import Unavailable
+
+    w = make_world(str(tmp_path), "overlayfs", lock_timeout=0.05)
+    try:
+        entered, release = trio.Event(), trio.Event()
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(_blocked_prepare, w, "k", entered, release)
+            await entered.wait()
+            with pytest.raises(Unavailable, match="'k': busy"):
+                await w.store.remove(NS, "k")
+            release.set()
+        await w.store.remove(NS, "k")
+    finally:
+        w.close()
