@@ -8,9 +8,10 @@ so a consumer watching ``/transfer/progress`` can tell concurrent pulls apart.
 Two audiences:
 - the event exchange (``/transfer/progress`` in the transfer's namespace):
   every phase change, byte counts at most every ``byte_interval`` seconds per name;
-- the caller's RPC stream: the latest state of each name, coalesced, sent by
-  one pump task, so a slow reader never slows a download (it sees fewer
-  byte updates, never a wrong phase).
+- the caller's RPC stream: every phase change in order, with byte counts
+  coalesced (an unsent count of a name is replaced by the newer one), sent
+  by one pump task, so a slow reader never slows a download: it sees fewer
+  byte updates, never a missing or reordered phase.
 """
 
 from __future__ import annotations
@@ -56,7 +57,8 @@ class Progress:
     parents: list[str] = attrs.Factory(list)
     byte_interval: float = BYTE_INTERVAL
     _latest: dict[str, TransferProgress] = attrs.Factory(dict)
-    _dirty: dict[str, None] = attrs.Factory(dict)  # names changed since the last send, in order
+    _pending: list[TransferProgress] = attrs.Factory(list)  # not yet sent, in order
+    _pending_bytes: dict[str, int] = attrs.Factory(dict)  # name → index of its unsent byte count
     _wake: trio.Event = attrs.Factory(trio.Event)
     _published_at: dict[str, float] = attrs.Factory(dict)
     _closed: bool = False
@@ -77,11 +79,18 @@ class Progress:
         return dict(self._latest)
 
     def statistics(self) -> dict[str, int]:
-        return {"names": len(self._latest), "steps": self.steps, "unsent": len(self._dirty)}
+        return {"names": len(self._latest), "steps": self.steps, "unsent": len(self._pending)}
 
     def _record(self, item: TransferProgress, *, force: bool) -> None:
         self._latest[item.name] = item
-        self._dirty[item.name] = None
+        slot = self._pending_bytes.pop(item.name, None)
+        if force or slot is None:
+            self._pending.append(item)
+            if not force:
+                self._pending_bytes[item.name] = len(self._pending) - 1
+        else:
+            self._pending[slot] = item
+            self._pending_bytes[item.name] = slot
         self._wake.set()
         if self.publish is None:
             return
@@ -95,13 +104,13 @@ class Progress:
         while True:
             await self._wake.wait()
             self._wake = trio.Event()
-            names, self._dirty = list(self._dirty), {}
-            for name in names:
+            items, self._pending, self._pending_bytes = self._pending, [], {}
+            for item in items:
                 try:
-                    await send(self._latest[name])
+                    await send(item)
                 except (errdefs.DockyardError, trio.BrokenResourceError, trio.ClosedResourceError):
                     return
-            if self._closed and not self._dirty:
+            if self._closed and not self._pending:
                 return
 
 

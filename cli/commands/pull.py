@@ -159,20 +159,19 @@ def _is_blob(name: str) -> bool:
 class _State:
     def __init__(self) -> None:
         self.items: dict[str, dict] = {}  # name → latest step, in order of first appearance
+        self.moved: dict[str, int] = {}  # blob name → bytes transferred (download or upload)
         self.started = time.monotonic()
 
     def update(self, item: dict) -> dict | None:
         """Record ``item``; returns the previous step of its name."""
         previous = self.items.get(item["name"])
         self.items[item["name"]] = item
+        if _is_blob(item["name"]) and item["event"] in ("downloading", "uploading", "complete"):
+            self.moved[item["name"]] = item["progress"]
         return previous
 
     def transferred(self) -> int:
-        total = 0
-        for item in self.items.values():
-            if _is_blob(item["name"]) and item["event"] in ("downloading", "uploading", "complete"):
-                total += item["progress"]
-        return total
+        return sum(self.moved.values())
 
 
 class PlainDisplay:

@@ -82,9 +82,13 @@ async def test_a_slow_reader_gets_the_latest_state_of_each_name(autojump_clock):
         for n in range(1, 11):
             progress.bytes(DOWNLOADING, "a", n, 10)
         progress.step(DOWNLOADING, "b", 5, 10)
+        progress.step(EXTRACTED, "a", 10, 10)  # a phase change is never coalesced away
+        progress.bytes(DOWNLOADING, "b", 7, 10)
+        progress.bytes(DOWNLOADING, "b", 8, 10)
         gate.set()
     assert [(s[0], s[1], s[3]) for s in sent] == [(DOWNLOADING, "a", 0), (DOWNLOADING, "a", 10),
-                                                  (DOWNLOADING, "b", 5)]
+                                                  (DOWNLOADING, "b", 5), (EXTRACTED, "a", 10),
+                                                  (DOWNLOADING, "b", 8)]
 
 
 async def test_in_flight_table_has_one_leader_per_digest():
