@@ -149,10 +149,7 @@ class TaskManager:
                         await step()
                     except Exception as cleanup_error:  # keep undoing the rest
                         log.warning("task %s: undo after failed create: %r", cid, cleanup_error)
-                error = exc if isinstance(exc, errdefs.DockyardError) else errdefs.Canceled(
-                    f"task {cid!r}: create was cancelled") if isinstance(exc, trio.Cancelled) else errdefs.Internal(
-                    f"task {cid!r}: create failed: {exc!r}")
-                await self.ask(Finish(task=task, error=error))
+                await self.ask(Finish(task=task, error=_as_create_error(cid, exc)))
             raise
         await self.ask(Finish(task=task))
         return task.pid
@@ -441,6 +438,15 @@ class _Steps:
         now = time.perf_counter()
         log.debug("%s: %s took %.1f ms", self.what, step, (now - self.last) * 1000)
         self.last = now
+
+
+def _as_create_error(cid: str, exc: BaseException) -> errdefs.DockyardError:
+    """What a create that joined a failed one gets told."""
+    if isinstance(exc, errdefs.DockyardError):
+        return exc
+    if isinstance(exc, trio.Cancelled):
+        return errdefs.Canceled(f"task {cid!r}: create was cancelled")
+    return errdefs.Internal(f"task {cid!r}: create failed: {exc!r}")
 
 
 def _group_annotation(spec: dict) -> str:
