@@ -39,6 +39,7 @@ from .tasks import open_nursery
 from .registry import Fetcher, Resolver, Timeouts
 
 WRITE_BATCH = 1 << 20  # bytes gathered from the network per hop to the writer thread
+WRITE_QUEUE = 4  # batches read ahead of the disk (bounded: a slow disk slows the download)
 MAX_DEPTH = 8  # nested indexes
 SHARED_ATTEMPTS = 3  # a shared blob GC removes under us is fetched again, this many times at most
 
@@ -321,33 +322,42 @@ class _PullJob:
             self.progress.step(words.COMPLETE, name, desc.size, desc.size)
 
     async def _stream(self, desc: Descriptor, name: str, writer: Any, offset: int, download: Download) -> None:
-        received = offset
+        """Network reads and disk writes overlap: batches go to a writer task through a short queue."""
         download.received = offset
+        send, receive = trio.open_memory_channel(WRITE_QUEUE)
+
+        async def write_batches() -> None:
+            async with receive:
+                async for data in receive:
+                    await writer.write(data)
+                    download.received += len(data)
+                    self.progress.bytes(words.DOWNLOADING, name, download.received, desc.size)
+
+        async with open_nursery() as nursery:
+            nursery.start_soon(write_batches)
+            async with send:
+                await self._read_batches(desc, name, offset, send)
+        if download.received != desc.size:
+            raise errdefs.Unavailable(f"pull {self.ref}: {name}: registry {self.ref.domain} ended the download "
+                                      f"at {download.received} of {desc.size} bytes; pull again to resume")
+
+    async def _read_batches(self, desc: Descriptor, name: str, offset: int, send: trio.MemorySendChannel) -> None:
+        read = offset
         batch: list[bytes] = []
         pending = 0
-
-        async def flush() -> None:
-            nonlocal received, batch, pending
-            await writer.write(b"".join(batch) if len(batch) > 1 else batch[0])
-            received += pending
-            batch, pending = [], 0
-            download.received = received
-            self.progress.bytes(words.DOWNLOADING, name, received, desc.size)
-
         async with self.fetcher.fetch(desc, offset) as stream:
             async for chunk in stream:
-                if received + pending + len(chunk) > desc.size:
+                read += len(chunk)
+                if read > desc.size:
                     raise errdefs.DataLoss(f"pull {self.ref}: {name}: registry {self.ref.domain} sent more "
                                            f"than the {desc.size} bytes the descriptor says; nothing was committed")
                 batch.append(chunk)
                 pending += len(chunk)
                 if pending >= WRITE_BATCH:
-                    await flush()
+                    await send.send(b"".join(batch))
+                    batch, pending = [], 0
             if batch:
-                await flush()
-        if received != desc.size:
-            raise errdefs.Unavailable(f"pull {self.ref}: {name}: registry {self.ref.domain} ended the download "
-                                      f"at {received} of {desc.size} bytes; pull again to resume")
+                await send.send(b"".join(batch))
 
     async def _keep_for_resume(self, desc: Descriptor, name: str) -> None:
         """A download that stopped half-way outlives this pull's temporary lease.
