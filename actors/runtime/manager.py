@@ -29,7 +29,7 @@ from .bundle import Bundle
 from .pool import Take
 from .shim import Shim
 from .table import (
-    DEAD, LIVE, AttachShim, Adopt, Finish, Forget, ListTasks, Lookup, ReleaseShim, Reserve, StopProxy,
+    DEAD, LIVE, AttachShim, Adopt, Finish, Forget, JoinShim, ListTasks, Lookup, ReleaseShim, Reserve, StopProxy,
     Task, TaskTable,
 )
 
@@ -74,6 +74,7 @@ class TaskManager:
         self.publish = publish  # (namespace, topic, event, timestamp) -> None
         self.table = None  # ActorRef of the TaskTable, set by the plugin
         self.pool = None  # ActorRef of the ShimPool (None: no spares)
+        self.group_addresses: dict[tuple[str, str], str] = {}  # (namespace, group) → shim address
         self.ask_timeout = timeouts(ACTOR_ASK)
         self.call_timeout = timeouts(shimcmd.SHIM_CALL)
 
@@ -177,16 +178,25 @@ class TaskManager:
             await self._network_up(bundle, spec, network)
             await trio.to_thread.run_sync(bundle.write_json, bundles.CONFIG, spec)
         steps("bundle+network")
+        group = options.get("group") or _group_annotation(spec)
+        joined = None
+        if spare is None and group and (namespace, group) in self.group_addresses:
+            joined = await self.ask(JoinShim(address=self.group_addresses[(namespace, group)], task_id=cid))
         if spare is not None:
             boot = spare.boot  # what `start` would print: the group's shim answers
             await trio.to_thread.run_sync(_adopt_spare_files, spare.directory, bundle)
+        elif joined is not None:
+            # the group's shim is connected and not leaving: `start` would only print its address
+            boot = {"version": shimcmd.MAX_VERSION, "address": joined.address, "protocol": "msgpack-rpc"}
         else:
             boot = await shimcmd.start(shim_binary, bundle.path, namespace, cid, self.settings.daemon_address,
                                        timeout=self.timeouts(shimcmd.SHIM_START), debug=self.settings.shim_debug)
-        steps("shim start" if spare is None else "spare shim")
+            if group:
+                self.group_addresses[(namespace, group)] = boot["address"]
+        steps("shim start" if spare is None and joined is None else "shim joined")
         await trio.to_thread.run_sync(_write_bootstrap, bundle, boot, shim_binary)
-        shim = await self.ask(AttachShim(address=boot["address"], namespace=namespace, binary=shim_binary,
-                                         task_id=cid))
+        shim = joined or await self.ask(AttachShim(address=boot["address"], namespace=namespace,
+                                                   binary=shim_binary, task_id=cid))
         task.shim = shim
         undo.append(lambda: self._release(task, shutdown=True))
         result = await shim.call("Task.Create", {
@@ -317,11 +327,16 @@ class TaskManager:
                 continue
             by_address.setdefault(boot["address"], []).append((b, shim_binary))
         budget = self.timeouts(shimcmd.SHIM_LOAD)
+        started = time.perf_counter()
         async with trio.open_nursery() as nursery:
             for address, members in by_address.items():
                 nursery.start_soon(self._reconnect, table, address, members, budget)
             for b, shim_binary in orphans:
                 nursery.start_soon(self._clean_orphan, b, shim_binary)
+        if found:
+            log.info("recovered %d tasks of %d shims in %.0f ms (%d unfinished creates undone)",
+                     len(found) - len(orphans), len(by_address), (time.perf_counter() - started) * 1000,
+                     len(orphans))
 
     async def _reconnect(self, table: TaskTable, address: str, members: list[tuple[Bundle, str]],
                          budget: float) -> None:

@@ -20,6 +20,7 @@ import logging
 import os
 import secrets
 import shutil
+import signal
 import socket
 from typing import Callable
 
@@ -74,6 +75,7 @@ class ShimPool(Actor):
                 for spares in self.spares.values():
                     for spare in spares:
                         nursery.start_soon(retire, spare.address, spare.directory)
+            await retire_all(self.root)  # and any whose start had not reported yet
         self.spares.clear()
 
     def statistics(self) -> dict:
@@ -102,8 +104,10 @@ class ShimPool(Actor):
     async def _fill(self, key: tuple[str, str]) -> None:
         try:
             while len(self.spares.get(key, [])) < self.size:
-                spare = await self._start_one(*key)
-                self.spares.setdefault(key, []).append(spare)
+                # shielded: a start cut short would leave a shim nobody knows the address of
+                with trio.CancelScope(shield=True):
+                    spare = await self._start_one(*key)
+                self.spares.setdefault(key, []).append(spare)  # no checkpoint in between: on_stop sees it
                 self.started += 1
         except (errdefs.DockyardError, OSError) as exc:
             log.warning("shim pool %s: could not start a spare: %s", key[0], getattr(exc, "message", exc))
@@ -120,7 +124,7 @@ class ShimPool(Actor):
             boot = await shimcmd.start(binary, directory, namespace, group, self.daemon_address,
                                        timeout=self.start_timeout)
         except BaseException:
-            shutil.rmtree(directory, ignore_errors=True)
+            await trio.to_thread.run_sync(_stop_by_pidfile, directory)
             raise
         await trio.to_thread.run_sync(_write, os.path.join(directory, "bootstrap.json"), json.dumps(boot))
         return Spare(address=boot["address"], group=group, directory=directory, boot=boot)
@@ -172,7 +176,21 @@ async def retire_all(root: str) -> None:
             try:
                 with open(os.path.join(directory, "bootstrap.json")) as fh:
                     address = json.load(fh)["address"]
-            except (OSError, ValueError, KeyError):
-                shutil.rmtree(directory, ignore_errors=True)
+            except (OSError, ValueError, KeyError):  # killed mid-start: only its pid file tells
+                await trio.to_thread.run_sync(_stop_by_pidfile, directory)
                 continue
             nursery.start_soon(retire, address, directory)
+
+
+def _stop_by_pidfile(directory: str) -> None:
+    """SIGTERM the spare whose ``shim.pid`` is in ``directory`` (if it is one), then drop the directory."""
+    try:
+        with open(os.path.join(directory, "shim.pid")) as fh:
+            pid = int(fh.read().strip())
+        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+            cmdline = fh.read()
+        if b"dockyard-shim" in cmdline and b"pool-" in cmdline:
+            os.kill(pid, signal.SIGTERM)
+    except (OSError, ValueError):
+        pass
+    shutil.rmtree(directory, ignore_errors=True)

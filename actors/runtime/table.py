@@ -90,6 +90,14 @@ class ReleaseShim:
 
 
 @attrs.frozen(kw_only=True)
+class JoinShim:
+    """Join the live shim at ``address`` (None if there is none, or it is going away)."""
+
+    address: str
+    task_id: str
+
+
+@attrs.frozen(kw_only=True)
 class StopProxy:
     shim: Shim
 
@@ -209,6 +217,14 @@ class TaskTable(Actor):
             name=name, restart=Restart.TRANSIENT,
             start=lambda: ShimProxy(shim, publish=self.publish, on_gone=gone,
                                     call_timeout=self.call_timeout, connect_timeout=self.connect_timeout)))
+
+    @handles(JoinShim)
+    async def join_shim(self, msg: JoinShim) -> Shim | None:
+        shim = self.shims.get(msg.address)
+        if shim is None or shim.gone or shim.closing or not shim.connected.is_set():
+            return None
+        shim.tasks.add(msg.task_id)  # in the same turn: a concurrent release cannot see it empty
+        return shim
 
     @handles(ReleaseShim)
     async def release_shim(self, msg: ReleaseShim) -> bool:

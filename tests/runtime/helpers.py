@@ -130,8 +130,19 @@ class Runtime:
 
     def shims(self) -> list[str]:
         ps = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True).stdout
-        return [line for line in ps.splitlines() if "dockyard-shim" in line and str(self.daemon.base) in line
-                and "/pool-" not in line]  # spares wait for the next create; they exit with the daemon
+        base = str(self.daemon.base)
+        found = []
+        for line in ps.splitlines():
+            if "dockyard-shim" not in line or "/pool-" in line:  # spares exit with the daemon
+                continue
+            pid = line.split()[0]
+            try:  # the title may be cut short: recognize our shims by the files they hold open
+                fds = [os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")]
+            except OSError:
+                continue
+            if any(f.startswith(base) and "/.pool/" not in f for f in fds):
+                found.append(line)
+        return found
 
     def _remove_all(self) -> None:
         for ns_info in self.daemon.call("Namespaces.List"):
@@ -170,6 +181,20 @@ class Runtime:
             left += [f"fifo {p}" for p in fifo_dir.iterdir()]
         return left
 
+    def _stop_stray_spares(self) -> None:
+        """A spare whose start outlived the daemon's stop is retired by the next start; none comes here."""
+        pool = self.bundle_root / ".pool"
+        if not pool.exists():
+            return
+        for d in pool.iterdir():
+            try:
+                pid = int((d / "shim.pid").read_text())
+                if b"pool-" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                    os.kill(pid, signal.SIGTERM)
+            except (OSError, ValueError):
+                pass
+            shutil.rmtree(d, ignore_errors=True)
+
     def reset(self) -> list[str]:
         """Between tests on a shared daemon: remove every task and container; report leftovers."""
         if self.daemon.proc is None:
@@ -189,6 +214,7 @@ class Runtime:
         self._remove_all()
         left = [f"runc {x}" for x in self.runc_list()]
         self.daemon.stop()
+        self._stop_stray_spares()
         try:
             wait_for(lambda: not self.shims(), 5, "shims to exit")
         except AssertionError:

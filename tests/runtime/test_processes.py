@@ -91,3 +91,17 @@ def test_update_resources(rt):
     assert limit == 32 << 20, data
     rt.cli("tasks", "rm", "-f", "up")
     rt.cli("containers", "rm", "up")
+
+
+def test_a_shim_group_serves_several_containers_with_one_process(rt):
+    for cid in ("g1", "g2", "g3"):
+        rt.detached(cid, "sleep", "1000", flags=("--runtime-group", "grp"))
+    assert len(rt.shims()) == 1  # the spare (pool) shims are not counted
+    assert len({(rt.bundle_root / "default" / c / "bootstrap.json").read_text() for c in ("g1", "g2", "g3")}) == 1
+    rt.cli("tasks", "rm", "-f", "g1")
+    assert rt.status("g2") == "running"  # the shim stays while it serves others
+    r = rt.run("g4", "echo", "joined", flags=("--rm", "--runtime-group", "grp"))
+    assert (r.returncode, r.stdout) == (0, b"joined\n"), r.stderr
+    rt.cli("tasks", "rm", "-f", "g2", "g3")
+    wait_for(lambda: not rt.shims(), 10, "the group's shim to exit after its last container")
+    rt.cli("containers", "rm", "g1", "g2", "g3")
