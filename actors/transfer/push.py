@@ -129,7 +129,12 @@ class ImagePusher:
                     leaves.append(desc)
                 return
             docs.append(desc)
-            kids = children(desc, await read_blob(content, ns, desc))
+            try:
+                data = await read_blob(content, ns, desc)
+            except errdefs.NotFound:
+                raise errdefs.NotFound(f"push: {ingest_ref(desc)} of image {target.digest} is not stored here "
+                                       "(pulled for other platforms only? push with --platform)") from None
+            kids = children(desc, data)
             if mediatypes.is_index(desc.media_type) and matcher is not None:
                 kids = [k for k in kids if k.platform is None or matcher.match(k.platform)]
             for kid in kids:

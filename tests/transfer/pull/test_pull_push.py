@@ -213,3 +213,11 @@ def test_progress_is_published_for_other_clients(registry, pusher, puller):
     unique = [s["event"] for s in steps if s["name"] == f"layer-{image.layers[1].digest}"]
     assert unique[:2] == ["downloading", "complete"]
     assert "saved" in events
+
+
+def test_push_of_an_index_pulled_for_one_platform_names_what_is_missing(registry, puller):
+    ref, multi = _multi_platform(registry, "partial")
+    pull(puller, ref, unpack=False)
+    with pytest.raises(errdefs.NotFound) as err:
+        push(puller, f"{registry.host}/{repo()}:partial", local=ref)
+    assert f"manifest-{multi.images['arm64'].manifest.digest}" in err.value.message
