@@ -221,3 +221,28 @@ def test_push_of_an_index_pulled_for_one_platform_names_what_is_missing(registry
     with pytest.raises(errdefs.NotFound) as err:
         push(puller, f"{registry.host}/{repo()}:partial", local=ref)
     assert f"manifest-{multi.images['arm64'].manifest.digest}" in err.value.message
+
+
+def test_gc_keeps_what_a_pull_labelled_and_a_digest_reference_pulls_the_same(registry, pusher, make_daemon):
+    daemon = make_daemon("gc").start()  # GC runs across namespaces: a daemon of this test's own
+    image = busybox_image(b"gc")
+    import_image(pusher, "local/bb:gc", image)
+    name = f"{registry.host}/{repo()}"
+    push(pusher, f"{name}:gc", local="local/bb:gc")
+    result, _ = pull(daemon, f"{name}:gc")
+    chain = result["unpacked"]
+    daemon.call("GC.Collect", {})
+    for digest in image.blobs:
+        assert has_content(daemon, digest)
+    assert daemon.call("Snapshots.Stat", {"snapshotter": "overlayfs", "key": chain})["info"]["name"] == chain
+
+    by_digest, _ = pull(daemon, f"{name}@{image.manifest.digest}", unpack=False)
+    assert by_digest["name"] == f"{name}@{image.manifest.digest}"
+    assert by_digest["target"]["digest"] == image.manifest.digest
+
+    for ref in (f"{name}:gc", f"{name}@{image.manifest.digest}"):
+        daemon.call("Images.Delete", {"name": ref, "sync": True})
+    daemon.call("GC.Collect", {})
+    assert not any(has_content(daemon, digest) for digest in image.blobs)
+    with pytest.raises(errdefs.NotFound):
+        daemon.call("Snapshots.Stat", {"snapshotter": "overlayfs", "key": chain})
