@@ -71,11 +71,13 @@ def begin(db: MetadataDB) -> sqlite3.Connection:
     return reader
 
 
-def take(conn: sqlite3.Connection) -> list[tuple[str, str, str, str]]:
-    """Inside the sweep's write transaction: the changes since ``begin``, and stop logging."""
+def take(conn: sqlite3.Connection, *, stop: bool) -> list[tuple[str, str, str, str]]:
+    """Inside a sweep transaction: the changes logged since ``begin`` (or the last take);
+    ``stop`` ends logging."""
     rows = [tuple(r) for r in conn.execute("SELECT kind, namespace, key, extra FROM temp.gc_changes")]
-    conn.execute("DELETE FROM temp.gc_active")
     conn.execute("DELETE FROM temp.gc_changes")
+    if stop:
+        conn.execute("DELETE FROM temp.gc_active")
     return rows
 
 

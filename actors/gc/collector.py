@@ -28,7 +28,7 @@ from .graph import load
 from .labels import now_ns
 from .mark import Marking, mark
 from .nodes import CONTENT, IMAGE, INGEST, KINDS, LEASE, SNAPSHOT, Node, split_snapshot_key
-from .sweep import sweep
+from .sweep import Sweep
 
 log = logging.getLogger("dockyard.gc")
 
@@ -47,7 +47,7 @@ class GCReport:
     backend: list[Removed] = attrs.Factory(list)  # blob / ingest / snapshot (id <snapshotter>/<backend key>)
     duration: float = 0.0  # the whole run
     mark: float = 0.0  # snapshot + marking, outside the lock
-    pause: float = 0.0  # the sweep's write transaction
+    pause: float = 0.0  # the sweep's longest write transaction
     dry_run: bool = False
 
     def counts(self) -> dict[str, int]:
@@ -116,17 +116,10 @@ class Collector:
         try:
             marking = await trio.to_thread.run_sync(_mark_snapshot, reader)
             marked_at = time.perf_counter()
-            self.sweeping_thread = threading.get_ident()
-            try:
-                with self.db.write() as tx:
-                    removed = sweep(tx, marking, now_ns())
-            finally:
-                self.sweeping_thread = None
+            removed, pause = await self._sweep(marking)
         except BaseException:
             changes.stop(self.db)
             raise
-        pause = time.perf_counter() - marked_at
-        self._publish(removed)
         if self.after_commit is not None:
             self.after_commit()
         gone = await trio.to_thread.run_sync(self._clean_backends, started_ns)
@@ -136,6 +129,29 @@ class Collector:
             log.info("gc: removed %s in %.1f ms (pause %.1f ms)", report.counts(), report.duration * 1e3,
                      report.pause * 1e3)
         return report
+
+    async def _sweep(self, marking: Marking) -> tuple[list[Node], float]:
+        """Delete chunk by chunk; other tasks run between the transactions.  Returns what went
+        and the longest transaction (the pause a request could have waited for)."""
+        run = Sweep(marking, now_ns())
+        if not run.chunks:
+            changes.stop(self.db)
+            return [], 0.0
+        removed: list[Node] = []
+        pause = 0.0
+        for index in range(len(run.chunks)):
+            started = time.perf_counter()
+            self.sweeping_thread = threading.get_ident()
+            try:
+                with self.db.write() as tx:
+                    gone = run.step(tx, index)
+            finally:
+                self.sweeping_thread = None
+            pause = max(pause, time.perf_counter() - started)
+            self._publish(gone)
+            removed += gone
+            await trio.sleep(0)
+        return removed, pause
 
     def _publish(self, removed: list[Node]) -> None:
         events = getattr(self.metadata, "events", None)

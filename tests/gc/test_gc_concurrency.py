@@ -143,3 +143,29 @@ async def test_dry_runs_and_explains_run_beside_writes(db, metadata):
         report = await collector.collect(dry_run=True)
     assert len(report.removed) >= 200
     assert len(rows(db, "content", "digest")) == 250
+
+
+async def test_writes_between_sweep_transactions_are_seen_by_the_next_one(db, metadata, monkeypatch):
+    import actors.gc.sweep as sweep_mod
+
+    monkeypatch.setattr(sweep_mod, "CHUNK", 2)
+    white = sorted(fake_digest(f"w{i}") for i in range(6))
+    for digest in white:
+        add_content(db, NS, digest)
+    chunks = []
+
+    class LeaseAfterFirstChunk(Collector):
+        def _publish(self, removed):
+            super()._publish(removed)
+            chunks.append([n.key for n in removed])
+            if len(chunks) == 1:  # after the first transaction committed: someone leases the last white blob
+                add_lease(db, NS, "late")
+                add_resource(db, NS, "late", "content", white[-1])
+
+    collector = LeaseAfterFirstChunk(metadata)
+    report = await collector.collect()
+    assert chunks == [white[0:2], white[2:4], white[4:5]]
+    assert {r.id for r in report.removed} == set(white[:-1])
+    assert rows(db, "content", "digest") == {(white[-1],)}
+    with db.read() as conn:
+        assert conn.execute("SELECT count(*) FROM temp.gc_active").fetchone()[0] == 0
