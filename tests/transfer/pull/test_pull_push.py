@@ -246,3 +246,20 @@ def test_gc_keeps_what_a_pull_labelled_and_a_digest_reference_pulls_the_same(reg
     assert not any(has_content(daemon, digest) for digest in image.blobs)
     with pytest.raises(errdefs.NotFound):
         daemon.call("Snapshots.Stat", {"snapshotter": "overlayfs", "key": chain})
+
+
+def test_download_concurrency_is_bounded_and_configurable(registry, pusher, puller, make_daemon):
+    from tests.transfer.image_builder import TestImage, layer
+
+    image = TestImage([layer([(f"f{i}", f"{i}-{uuid.uuid4()}".encode())]) for i in range(4)])
+    import_image(pusher, "local/four:1", image)
+    ref = f"{registry.host}/{repo()}:four"
+    push(pusher, ref, local="local/four:1")
+    _, steps = pull(puller, ref, unpack=False, max_concurrent_downloads=1)
+    waited = {s["name"] for s in steps if s["event"] == "waiting"}
+    assert len(waited) >= 3  # one download at a time: the config and layers queued behind each other
+
+    bad = make_daemon("bad-config", config={"plugins": {"io.dockyard.transfer.v1.registry": {
+        "max_concurrent_downloads": 0}}}).start()
+    plugins = {p["id"]: p for p in bad.call("Introspection.Plugins") if p["type"] == "io.dockyard.transfer.v1"}
+    assert plugins["registry"]["status"] == "error" and "max_concurrent_downloads" in plugins["registry"]["error"]
