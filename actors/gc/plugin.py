@@ -19,7 +19,6 @@ from actors.core import ChildSpec
 from actors.plugin import GC, METADATA, InitContext, plugin
 from actors.timeouts import ACTOR_ASK, register
 
-from . import changes
 from .collector import Collector, Explanation, GCReport
 from .scheduler import GCScheduler, GetStats, Pending, SchedulerConfig
 
@@ -78,7 +77,6 @@ async def start(metadata, config: SchedulerConfig, spawn, *, wait_timeout: float
     collector = Collector(metadata, after_commit=after_commit)
     gc = GarbageCollector(collector=collector, pending=pending, config=config, wait_timeout=wait_timeout,
                           ask_timeout=ask_timeout)
-    changes.install(metadata.db)
     limits = config.checked()
     gc._token = trio.lowlevel.current_trio_token()
     metadata.db.add_listener(gc.on_write)

@@ -26,7 +26,6 @@ LEASES = [f"l{i}" for i in range(3)]
 INGESTS = [f"r{i}" for i in range(2)]
 CONTAINERS = ["c0", "c1"]
 
-label_value = st.sampled_from
 
 
 @st.composite
