@@ -13,6 +13,7 @@ to add these sub-commands to their parsers.
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
 import time
 
@@ -221,7 +222,8 @@ class LiveDisplay:
         elapsed = max(self.drawn_at - self.state.started, 1e-6)
         moved = self.state.transferred()
         rows.append(f"elapsed: {elapsed:.1f} s   total: {human(moved)}   ({human(moved / elapsed)}/s)")
-        text = "".join("\x1b[2K" + row + "\n" for row in rows)
+        columns = shutil.get_terminal_size((120, 24)).columns - 1  # a wrapped row would break the redraw
+        text = "".join("\x1b[2K" + row[:columns] + "\n" for row in rows)
         if self.lines:
             text = f"\x1b[{self.lines}A" + text
         self.out.write(text)
