@@ -26,7 +26,7 @@ from wire.events import TOPIC_TASK_DELETE, TOPIC_TASK_EXIT, TaskDelete, TaskExit
 
 from . import binary, bundle as bundles, shimcmd
 from .bundle import Bundle
-from .pool import Take
+from .pool import Take, retire
 from .shim import Shim
 from .table import (
     DEAD, LIVE, AttachShim, Adopt, Finish, Forget, JoinShim, ListTasks, Lookup, ReleaseShim, Reserve, StopProxy,
@@ -152,7 +152,8 @@ class TaskManager:
                         log.warning("task %s: undo after failed create: %r", cid, cleanup_error)
                 await self.ask(Finish(task=task, error=_as_create_error(cid, exc)))
             raise
-        await self.ask(Finish(task=task))
+        with trio.CancelScope(shield=True):  # done is done: a cancel arriving now must not strand it half-way
+            await self.ask(Finish(task=task))
         return task.pid
 
     async def _create(self, namespace: str, task: Task, req: CreateTask, shim_binary: str, undo: list) -> int:
@@ -166,9 +167,11 @@ class TaskManager:
         steps = _Steps(f"create {namespace}/{cid}")
         spare = None
         if self.pool is not None and not options.get("group") and not _group_annotation(spec):
-            spare = await self.pool.ask(Take(namespace=namespace, binary=shim_binary), timeout=self.ask_timeout)
+            with trio.CancelScope(shield=True):  # a spare taken by a cancelled ask would be nobody's
+                spare = await self.pool.ask(Take(namespace=namespace, binary=shim_binary), timeout=self.ask_timeout)
             if spare is not None:
                 options["group"] = spare.group
+                undo.append(lambda: self._retire_unused_spare(task, spare))
         network = await self._network_plan(namespace, cid, spec)
         await trio.to_thread.run_sync(bundle.create, spec, options)
         undo.append(lambda: trio.to_thread.run_sync(bundle.remove))
@@ -189,8 +192,11 @@ class TaskManager:
             # the group's shim is connected and not leaving: `start` would only print its address
             boot = {"version": shimcmd.MAX_VERSION, "address": joined.address, "protocol": "msgpack-rpc"}
         else:
-            boot = await shimcmd.start(shim_binary, bundle.path, namespace, cid, self.settings.daemon_address,
-                                       timeout=self.timeouts(shimcmd.SHIM_START), debug=self.settings.shim_debug)
+            # shielded (and bounded): a start cut short could leave a shim whose address nobody knows
+            with trio.CancelScope(shield=True):
+                boot = await shimcmd.start(shim_binary, bundle.path, namespace, cid, self.settings.daemon_address,
+                                           timeout=self.timeouts(shimcmd.SHIM_START), debug=self.settings.shim_debug)
+            undo.append(lambda: self._retire_unused_shim(task, boot["address"]))
             if group:
                 self.group_addresses[(namespace, group)] = boot["address"]
         steps("shim start" if spare is None and joined is None else "shim joined")
@@ -199,13 +205,27 @@ class TaskManager:
                                                    binary=shim_binary, task_id=cid))
         task.shim = shim
         undo.append(lambda: self._release(task, shutdown=True))
-        result = await shim.call("Task.Create", {
-            "id": cid, "bundle": bundle.path, "rootfs": req.rootfs, "stdin": req.stdin, "stdout": req.stdout,
-            "stderr": req.stderr, "terminal": req.terminal, "options": options,
-        }, timeout=self.call_timeout)
-        steps("shim Task.Create")
+        # shielded (and bounded): the outcome must be known, or the shim could keep a container we never saw
+        with trio.CancelScope(shield=True):
+            try:
+                result = await shim.call("Task.Create", {
+                    "id": cid, "bundle": bundle.path, "rootfs": req.rootfs, "stdin": req.stdin,
+                    "stdout": req.stdout, "stderr": req.stderr, "terminal": req.terminal, "options": options,
+                }, timeout=self.call_timeout)
+            except (errdefs.DeadlineExceeded, errdefs.Unavailable):
+                undo.append(lambda: self._shim_delete_quietly(task))  # it may have created it after all
+                raise
         undo.append(lambda: self._shim_delete_quietly(task))
+        steps("shim Task.Create")
         return int(result.get("pid", 0))
+
+    async def _retire_unused_shim(self, task: Task, address: str) -> None:
+        if task.shim is None:  # started for this create, which failed before attaching it
+            await retire(address, "")
+
+    async def _retire_unused_spare(self, task: Task, spare) -> None:
+        if task.shim is None:  # the create failed before it used the spare: nobody else will stop it
+            await retire(spare.address, spare.directory)
 
     async def _shim_delete_quietly(self, task: Task) -> None:
         try:

@@ -161,7 +161,8 @@ async def retire(address: str, directory: str) -> None:
                 await client.call("Task.Shutdown", {"id": "", "now": False}, timeout=RETIRE_TIMEOUT)
         except (errdefs.DockyardError, OSError):
             pass
-    await trio.to_thread.run_sync(lambda: shutil.rmtree(directory, ignore_errors=True))
+    if directory:
+        await trio.to_thread.run_sync(lambda: shutil.rmtree(directory, ignore_errors=True))
 
 
 async def retire_all(root: str) -> None:

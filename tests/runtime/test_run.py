@@ -161,8 +161,10 @@ def _env(rt) -> dict:
 def test_cancelled_create_releases_what_it_reserved(rt):
     rt.cli("containers", "create", "--rootfs", str(rt.rootfs), "cx", "sleep", "1000")
     with rt.daemon.client() as c:
-        with pytest.raises(errdefs.DockyardError):
-            c.call("Tasks.Create", {"container_id": "cx"}, timeout=0.05)
+        try:  # the deadline lands somewhere inside the create (or, on a fast day, after it)
+            c.call("Tasks.Create", {"container_id": "cx"}, timeout=0.03)
+        except (errdefs.DeadlineExceeded, errdefs.Canceled):
+            pass
     wait_for(lambda: not (rt.bundle_root / "default" / "cx").exists() or _has_task(rt, "cx"), 10, "undo")
     if _has_task(rt, "cx"):  # the create won the race with its deadline: it is a whole task
         rt.cli("tasks", "rm", "-f", "cx")
