@@ -26,8 +26,6 @@ from wire import errdefs
 MNT_DETACH = 2
 CLONE_NEWNET = 0x40000000
 
-logging.getLogger("pyroute2").setLevel(logging.WARNING)  # its debug output would swamp the daemon's log
-
 
 def create(path: str) -> None:
     os.makedirs(os.path.dirname(path), mode=0o711, exist_ok=True)
@@ -46,6 +44,8 @@ def _create_in_this_thread(path: str, failure: list) -> None:
     """Runs in a thread that ends right after: it is left inside the new namespace."""
     try:
         from pyroute2 import IPRoute, netns
+
+        logging.getLogger("pyroute2").setLevel(logging.WARNING)  # set after import (it resets it); too chatty
 
         libc = ctypes.CDLL(None, use_errno=True)
         if libc.unshare(CLONE_NEWNET) != 0:
