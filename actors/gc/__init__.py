@@ -2,7 +2,7 @@
 
 Modules: ``labels`` (GC label keys), ``graph`` (meta.db as a reference graph),
 ``mark`` (tri-colour marking with remembered paths), ``changes`` (change log
-during a run), ``sweep`` (the write transaction), ``backend`` (blobs, ingests,
+during a run), ``sweep`` (the write transactions), ``backend`` (blobs, ingests,
 snapshots), ``collector`` (one run, dry runs, explain), ``scheduler`` (when to
 run), ``plugin`` / ``service`` (daemon wiring and ``GC.*`` RPC).
 """

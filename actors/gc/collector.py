@@ -1,10 +1,10 @@
-"""One collection: snapshot, mark (thread), sweep (one write transaction), events, backends (thread).
+"""One collection: snapshot, mark (thread), sweep (short write transactions), events, backends (thread).
 
     report = await Collector(metadata).collect()
     report = await Collector(metadata).collect(dry_run=True)   # what would go; nothing changes
     answer = await Collector(metadata).explain("default", "content", "sha256:…")
 
-Metadata is deleted first, in one transaction, so a crash at any later point
+Metadata is deleted first, in transactions that each leave it whole, so a crash at any point
 leaves meta.db consistent: the backend objects it no longer names are found
 and deleted by the next run.  Runs must not overlap (the scheduler serializes
 them); dry runs and explains only read and may run at any time.
