@@ -13,7 +13,6 @@ import stat
 import sys
 import time
 
-from cli.output import table, to_json
 from wire import errdefs
 
 CHUNK = 4 << 20
@@ -257,6 +256,8 @@ def run_ingest(ctx, args) -> int:
     except errdefs.AlreadyExists:
         return 0  # already in this namespace: that is success, as for ctr
     if ctx.json:
+        from cli.output import to_json
+
         to_json(result)
     return 0
 
@@ -272,6 +273,8 @@ def run_get(ctx, args) -> None:
 
 
 def run_ls(ctx, args) -> None:
+    from cli.output import table, to_json
+
     infos = [info for batch in ctx.client.stream("Content.List", {"filters": args.filters})
              for info in batch["info"]]
     if ctx.json:
@@ -311,6 +314,8 @@ def parse_label_args(items: list[str]) -> dict[str, str]:
 
 
 def run_label(ctx, args) -> None:
+    from cli.output import to_json
+
     labels = parse_label_args(args.labels)
     result = ctx.call("Content.Update", {"digest": args.digest, "labels": labels,
                                          "update_mask": [f"labels.{k}" for k in labels]})
@@ -322,6 +327,8 @@ def run_label(ctx, args) -> None:
 
 
 def run_active(ctx, args) -> None:
+    from cli.output import table, to_json
+
     statuses = ctx.call("Content.ListStatuses", {"filters": args.filters})["statuses"]
     if ctx.json:
         to_json(statuses)
@@ -330,4 +337,6 @@ def run_active(ctx, args) -> None:
 
 
 def run_info(ctx, args) -> None:
+    from cli.output import to_json
+
     to_json(ctx.call("Content.Info", {"digest": args.digest})["info"])
