@@ -312,9 +312,17 @@ class _PullJob:
             resumable = False
         finally:
             with trio.CancelScope(shield=True):
-                await writer.close()
+                partial = 0
                 if resumable:
+                    try:
+                        partial = writer.offset
+                    except errdefs.DockyardError:
+                        pass
+                await writer.close()
+                if partial:
                     await self._keep_for_resume(desc, name)
+                elif resumable:  # stopped before its first byte: nothing worth resuming
+                    await self._forget(name)
         if writer.shared:
             self.progress.step(words.EXISTS, name, desc.size, desc.size)
         else:
@@ -379,10 +387,14 @@ class _PullJob:
         """Forget a download that failed verification, so the next pull starts clean."""
         with trio.CancelScope(shield=True):
             await writer.close()
+            await self._forget(name)
+
+    async def _forget(self, name: str) -> None:
+        with trio.CancelScope(shield=True), trio.move_on_after(self.puller.keep_timeout):
             try:
                 await self.content.abort(self.ns, name, lease=self.lease)
-            except errdefs.NotFound:
-                pass
+            except (errdefs.NotFound, errdefs.Unavailable):
+                pass  # gone already, or another writer took it over
 
     async def _add_source(self, desc: Descriptor) -> None:
         """Add this repository to the blob's distribution-source label (comma-joined)."""
