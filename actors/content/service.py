@@ -141,6 +141,10 @@ class ContentService(Service):
                                          lease=ctx.lease)
         try:
             current = writer.offset
+            if writer.shared and req.offset in (0, current):
+                # The backend holds these bytes already (another namespace committed them):
+                # answer now without reading the items; the client may stop sending.
+                return await self._finish(writer, req)
             if req.offset and req.offset != current:
                 raise errdefs.OutOfRange(
                     f"ref {req.ref!r}: write at offset {req.offset}, current offset is {current}")
@@ -154,14 +158,19 @@ class ContentService(Service):
                     await writer.write_at(req.offset, item)
                 else:
                     await writer.write(item)
-            if not req.commit:
-                status = writer.status()
-                return {"ref": req.ref, "offset": status.offset, "total": status.total,
-                        "digest": writer.digest(), "committed": False}
-            size = req.size or req.total or 0
-            digest = await writer.commit(size, req.expected or None, labels=req.labels)
-            return {"ref": req.ref, "offset": writer.committed_size, "total": writer.committed_size,
-                    "digest": digest, "committed": True}
+            return await self._finish(writer, req)
         finally:
             with trio.CancelScope(shield=True):
                 await writer.close()
+
+    @staticmethod
+    async def _finish(writer, req: WriteRequest) -> dict:
+        """Commit (or keep for resume) at the end of a Write."""
+        if not req.commit:
+            status = writer.status()
+            return {"ref": req.ref, "offset": status.offset, "total": status.total,
+                    "digest": writer.digest(), "committed": False}
+        size = req.size or req.total or 0
+        digest = await writer.commit(size, req.expected or None, labels=req.labels)
+        return {"ref": req.ref, "offset": writer.committed_size, "total": writer.committed_size,
+                "digest": digest, "committed": True}

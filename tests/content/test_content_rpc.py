@@ -201,3 +201,33 @@ def test_client_gone_mid_write_releases_the_ref_and_keeps_the_bytes(shared_daemo
             time.sleep(0.02)
     assert done["digest"] == sha256(data)
     assert read(d, "default", sha256(data)) == data
+
+
+def test_bytes_another_namespace_stored_are_not_received_again(shared_daemon):
+    """Writer with the expected digest of a blob the backend holds: the daemon answers at
+    once (without reading the stream) and the blob file is not rewritten."""
+    d, data = shared_daemon, os.urandom(3 * MiB)
+    write(d, "share-a", {"ref": "r"}, data)
+    path = os.path.join(blob_dir(d), sha256(data).split(":")[1])
+    before = os.stat(path)
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.connect(d.address)
+    try:
+        meta = codec.Metadata(namespace="share-b")
+        params = {"ref": "r", "total": len(data), "expected": sha256(data), "labels": ROOT}
+        sock.sendall(codec.encode(codec.Request(id=7, method="Content.Write", params=params, meta=meta)))
+        sock.sendall(codec.encode(codec.StreamItem(id=7, item=data[:MiB])))  # ... and never the rest, nor an end
+        sock.settimeout(20)
+        conn = codec.Connection()
+        response = None
+        while response is None:
+            chunk = sock.recv(65536)
+            assert chunk, "the daemon closed the connection"
+            conn.receive_data(chunk)
+            response = next((e for e in conn.events() if isinstance(e, codec.Response)), None)
+    finally:
+        sock.close()
+    assert response.error is None and response.result["digest"] == sha256(data)
+    after = os.stat(path)
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+    assert read(d, "share-b", sha256(data)) == data
