@@ -4,6 +4,9 @@
 - ``bundle``: the per-task bundle directory and its files
 - ``shimcmd``: the shim's ``start`` / ``delete`` process protocol
 - ``shim``: a live shim connection, its proxy actor and the event pump
-- ``manager``: the task table actor and the flows (create, delete, dead shims, restart recovery)
+- ``table``: the task table actor (which tasks, which shim serves each)
+- ``manager``: the flows (create, delete, dead shims, restart recovery)
+- ``tasknet``: a task's netns and CNI attachment
+- ``pool``: spare shims started ahead
 - ``service``: ``Tasks.*`` over msgpack-RPC
 """

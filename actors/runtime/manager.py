@@ -20,7 +20,6 @@ import attrs
 import trio
 
 from actors.timeouts import ACTOR_ASK
-from oci.spec import CNI_ANNOTATION
 from wire import errdefs, identifiers
 from wire.events import TOPIC_TASK_DELETE, TOPIC_TASK_EXIT, TaskDelete, TaskExit
 
@@ -28,6 +27,7 @@ from . import binary, bundle as bundles, shimcmd
 from .bundle import Bundle
 from .pool import Take, retire
 from .shim import Shim
+from .tasknet import TaskNetwork
 from .table import (
     DEAD, LIVE, AttachShim, Adopt, Finish, Forget, JoinShim, ListTasks, Lookup, ReleaseShim, Reserve, StopProxy,
     Task, TaskTable,
@@ -77,6 +77,7 @@ class TaskManager:
         self.group_addresses: dict[tuple[str, str], str] = {}  # (namespace, group) → shim address
         self.ask_timeout = timeouts(ACTOR_ASK)
         self.call_timeout = timeouts(shimcmd.SHIM_CALL)
+        self.network = TaskNetwork(settings)
 
     def base_options(self, namespace: str) -> dict:
         """Runtime options every task's options.json starts from."""
@@ -172,13 +173,13 @@ class TaskManager:
             if spare is not None:
                 options["group"] = spare.group
                 undo.append(lambda: self._retire_unused_spare(task, spare))
-        network = await self._network_plan(namespace, cid, spec)
+        network = self.network.plan(namespace, cid, spec)
         await trio.to_thread.run_sync(bundle.create, spec, options)
         undo.append(lambda: trio.to_thread.run_sync(bundle.remove))
         await trio.to_thread.run_sync(bundle.write_json, bundles.IO, task.io)
         if network:
-            undo.append(lambda: self._network_down(bundle, network))
-            await self._network_up(bundle, spec, network)
+            undo.append(lambda: self.network.down(bundle, network))
+            await self.network.up(bundle, spec, network)
             await trio.to_thread.run_sync(bundle.write_json, bundles.CONFIG, spec)
         steps("bundle+network")
         group = options.get("group") or _group_annotation(spec)
@@ -292,7 +293,7 @@ class TaskManager:
     async def _teardown(self, task: Task) -> None:
         network = await trio.to_thread.run_sync(task.bundle.read_json, bundles.NETWORK)
         if network:
-            await self._network_down(task.bundle, network)
+            await self.network.down(task.bundle, network)
         await trio.to_thread.run_sync(task.bundle.remove)
 
     # -- dead shims -------------------------------------------------------------------
@@ -413,54 +414,6 @@ class TaskManager:
                 pass
         task = Task(namespace=b.namespace, id=b.id, bundle=b)
         await self._teardown(task)
-
-    # -- networking -------------------------------------------------------------------
-
-    async def _network_plan(self, namespace: str, cid: str, spec: dict) -> dict | None:
-        """What networking the task needs: a netns of its own unless host networking (or a given path)."""
-        linux = spec.get("linux") or {}
-        namespaces = [dict(ns) for ns in linux.get("namespaces") or []]
-        net = next((ns for ns in namespaces if ns.get("type") == "network"), None)
-        if net is None or net.get("path"):
-            return None
-        path = os.path.join(self.settings.netns_dir or os.path.join(self.settings.daemon_state, "netns"),
-                            f"{namespace}-{cid}")
-        cni = (spec.get("annotations") or {}).get(CNI_ANNOTATION, "")
-        return {"netns": path, "cni": bool(cni), "network": "" if cni in ("", "default") else cni}
-
-    async def _network_up(self, bundle: Bundle, spec: dict, network: dict) -> None:
-        from actors.network import cni, netns
-
-        # write the plan first, so a crash in between still knows what to undo
-        await trio.to_thread.run_sync(bundle.write_json, bundles.NETWORK, network)
-        await trio.to_thread.run_sync(netns.create, network["netns"])
-        linux = dict(spec.get("linux") or {})
-        linux["namespaces"] = [
-            {**ns, "path": network["netns"]} if ns.get("type") == "network" else ns
-            for ns in linux.get("namespaces") or []]
-        spec["linux"] = linux
-        if network["cni"]:
-            conflist = await trio.to_thread.run_sync(
-                cni.load_conflist, self.settings.cni_conf_dir, network["network"] or self.settings.cni_network)
-            result = await trio.to_thread.run_sync(lambda: cni.add(
-                conflist, container_id=bundle.id, netns=network["netns"], bin_dirs=list(self.settings.cni_bin_dirs)))
-            network["conflist"] = conflist
-            network["result"] = result
-            network["addresses"] = cni.addresses(result)
-            await trio.to_thread.run_sync(bundle.write_json, bundles.NETWORK, network)
-
-    async def _network_down(self, bundle: Bundle, network: dict) -> None:
-        from actors.network import cni, netns
-
-        if network.get("cni") and network.get("conflist"):
-            try:
-                await trio.to_thread.run_sync(lambda: cni.delete(
-                    network["conflist"], network.get("result"), container_id=bundle.id, netns=network["netns"],
-                    bin_dirs=list(self.settings.cni_bin_dirs)))
-            except errdefs.DockyardError as exc:
-                log.warning("task %s: CNI DEL: %s", bundle.id, exc.message)
-        await trio.to_thread.run_sync(netns.remove, network["netns"])
-
 
 class _Steps:
     """Debug log of how long each step of a flow took."""
