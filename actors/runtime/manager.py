@@ -306,6 +306,12 @@ class TaskManager:
         await self.ask(StopProxy(shim=shim))
         await trio.to_thread.run_sync(shim.forget_acked)
 
+    async def wait_buried(self, task: Task) -> dict | None:
+        """The exit a dead shim's burial records for ``task`` (None if none comes in time)."""
+        with trio.move_on_after(self.timeouts(shimcmd.SHIM_DELETE) + 2):
+            await task.buried.wait()
+        return task.exit
+
     async def _bury(self, shim: Shim, task: Task) -> None:
         cid = task.id
         exit_ = None
@@ -326,6 +332,7 @@ class TaskManager:
             exit_ = {"pid": already.get("pid", exit_["pid"]), "exit_status": already.get("exit_status", 0),
                      "exited_at": already.get("exited_at", exit_["exited_at"])}
         task.exit = exit_
+        task.buried.set()
         if already is None and cid not in shim.deleted:
             self.publish(task.namespace, TOPIC_TASK_EXIT, _unstructure(TaskExit(
                 container_id=cid, id=cid, pid=exit_["pid"], exit_status=exit_["exit_status"],

@@ -257,8 +257,17 @@ class TasksService(Service):
         task = await self.manager.get(ctx.namespace, req.container_id)
         if task.exit is not None:
             return {"exit_status": task.exit["exit_status"], "exited_at": task.exit["exited_at"]}
-        result = await self.manager.shim_call(task, "Task.Wait", {"id": req.container_id, "exec_id": req.exec_id},
-                                              timeout=max(ctx.remaining(), 0.1))
+        try:
+            result = await self.manager.shim_call(task, "Task.Wait", {"id": req.container_id,
+                                                                      "exec_id": req.exec_id},
+                                                  timeout=max(ctx.remaining(), 0.1))
+        except errdefs.Unavailable:
+            if req.exec_id:
+                raise
+            exit_ = await self.manager.wait_buried(task)  # the shim died: its burial reports the exit
+            if exit_ is None:
+                raise
+            return {"exit_status": exit_["exit_status"], "exited_at": exit_["exited_at"]}
         return {"exit_status": int(result.get("exit_status", 0)), "exited_at": int(result.get("exited_at", 0))}
 
 

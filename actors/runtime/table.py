@@ -40,6 +40,7 @@ class Task:
     exit: dict | None = None  # tombstone: {pid, exit_status, exited_at}
     deleting: bool = False
     io: dict = attrs.Factory(dict)  # stdin/stdout/stderr/terminal, kept for tombstones
+    buried: trio.Event = attrs.Factory(trio.Event)  # set when a dead shim's clean-up recorded the exit
 
 
 # -- messages --------------------------------------------------------------------------
