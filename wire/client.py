@@ -77,26 +77,16 @@ class Client:
             return event
         raise AssertionError("unreachable")
 
-    def stream(self, method: str, params: dict | None = None, **meta: Any) -> Iterator[Any]:
+    def stream(self, method: str, params: dict | None = None, **meta: Any) -> "CallStream":
         """A server-streaming call, sent at once: iterate to get its items.
 
-        Streams have no deadline unless ``timeout=`` is given.  The iterator
-        raises the final error, if any; closing it early cancels the call.
+        Streams have no deadline unless ``timeout=`` is given.  Iteration raises
+        the final error, if any; once it ends, ``result`` holds the final
+        response.  Closing the stream early (or Ctrl-C) cancels the call.
         """
         meta.setdefault("timeout", None)
         rid = self._send_request(method, params, meta, streaming=True)
-        return self._stream_items(rid)
-
-    def _stream_items(self, rid: int) -> Iterator[Any]:
-        try:
-            for event in self._events_for(rid):
-                if isinstance(event, codec.StreamItem):
-                    yield event.item
-                else:
-                    return
-        except GeneratorExit:
-            self._cancel(rid)
-            raise
+        return CallStream(self, rid)
 
     def upload(self, method: str, params: dict | None, items: Iterable[Any], **meta: Any) -> Any:
         """A client-streaming call: sends ``items`` then waits for the response."""
@@ -163,3 +153,53 @@ class Client:
                 self.close()
                 raise errdefs.Unavailable(f"daemon at {self.address} closed the connection")
             self._codec.receive_data(data)
+
+
+class CallStream:
+    """The items of one server-streaming call, then its ``result``."""
+
+    def __init__(self, client: Client, rid: int) -> None:
+        self._client = client
+        self._rid = rid
+        self._events = client._events_for(rid)
+        self.done = False
+        self.result: Any = None
+
+    def __iter__(self) -> "CallStream":
+        return self
+
+    def __next__(self) -> Any:
+        if self.done:
+            raise StopIteration
+        try:
+            event = next(self._events)
+        except StopIteration:
+            self.done = True
+            raise
+        except BaseException:
+            self.done = True
+            raise
+        if isinstance(event, codec.StreamItem):
+            return event.item
+        self.done = True
+        self.result = event
+        raise StopIteration
+
+    def close(self) -> None:
+        """Give up on the call: the daemon is told, and the connection is dropped."""
+        if not self.done:
+            self.done = True
+            self._client._cancel(self._rid)
+
+    def __enter__(self) -> "CallStream":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        if not self.done:
+            try:
+                self.close()
+            except Exception:
+                pass

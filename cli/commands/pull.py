@@ -126,20 +126,11 @@ def _run(ctx, method: str, params: dict) -> dict:
 
 
 def stream_with_result(client, method: str, params: dict, on_item) -> dict:
-    """A server stream whose final response matters (``Client.stream`` drops it)."""
-    from wire import codec
-
-    rid = client._send_request(method, params, {"timeout": None}, streaming=True)
-    try:
-        for event in client._events_for(rid):
-            if isinstance(event, codec.StreamItem):
-                on_item(event.item)
-            else:
-                return event
-    except KeyboardInterrupt:
-        client._cancel(rid)
-        raise
-    raise AssertionError("stream ended without a response")
+    """A server stream whose items are shown and whose final response is returned."""
+    with client.stream(method, params) as stream:
+        for item in stream:
+            on_item(item)
+        return stream.result
 
 
 # -- display ------------------------------------------------------------------

@@ -90,20 +90,10 @@ def push(daemon, ref: str, *, namespace: str | None = None, **params):
 
 
 def call_streaming(daemon, method: str, params: dict, namespace: str | None = None):
-    from wire import codec
-
-    items = []
-    with daemon.client() as c:
-        meta = {"timeout": None}
-        if namespace:
-            meta["namespace"] = namespace
-        rid = c._send_request(method, params, meta, streaming=True)
-        for event in c._events_for(rid):
-            if isinstance(event, codec.StreamItem):
-                items.append(event.item)
-            else:
-                return event, items
-    raise AssertionError("stream ended without a response")
+    meta = {"namespace": namespace} if namespace else {}
+    with daemon.client() as c, c.stream(method, params, **meta) as stream:
+        items = list(stream)
+        return stream.result, items
 
 
 def layer_blob_path(registry_root, digest: str):
