@@ -44,6 +44,7 @@ demo: deps venv
 	PATH="$(CURDIR)/$(BIN):$$PATH" bash scripts/demo.sh
 
 bench: bench-deps venv
+	$(BIN)/pip install -q -e '.[test,bench]' --config-settings editable_mode=compat
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m bench $(BENCH)
 
 clean:

@@ -32,7 +32,10 @@ def make_daemon(tmp_path):
     yield make
     for d in made:
         if d.proc is not None:
-            d.kill9()
+            try:
+                d.stop(timeout=15)  # a clean stop also retires the daemon's spare shims
+            except Exception:
+                d.kill9()
 
 
 def _leftovers(base: str) -> list[str]:
