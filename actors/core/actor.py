@@ -202,7 +202,6 @@ async def run_actor(
     actor: Actor, mailbox: Mailbox, *, task_status=trio.TASK_STATUS_IGNORED
 ) -> None:
     """Run ``actor`` on ``mailbox`` until cancelled or crashed."""
-    current: Envelope | None = None
     try:
         try:
             await _actor_loop(actor, mailbox, task_status)

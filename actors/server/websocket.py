@@ -17,7 +17,6 @@ import os
 import secrets
 import urllib.parse
 
-import trio
 from trio_websocket import ConnectionClosed, WebSocketRequest, serve_websocket
 
 from actors.core import Actor, ChildSpec

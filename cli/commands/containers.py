@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 
+from cli.args import parse_labels
 from cli.output import format_labels, table, to_json
 from wire import errdefs
 
@@ -93,12 +94,7 @@ def run_rm(ctx, args) -> int:
 
 
 def run_label(ctx, args) -> None:
-    labels = {}
-    for item in args.labels:
-        key, sep, value = item.partition("=")
-        if not key or not sep:
-            raise errdefs.InvalidArgument(f"label {item!r} must be KEY=VALUE")
-        labels[key] = value
+    labels = parse_labels(args.labels)
     record = ctx.call("Containers.Get", {"id": args.id})
     record = ctx.call("Containers.Update", {
         "container": {"id": args.id, "labels": labels, "runtime": record["runtime"], "spec": record["spec"]},

@@ -13,6 +13,7 @@ import stat
 import sys
 import time
 
+from cli.args import parse_labels
 from wire import errdefs
 
 CHUNK = 4 << 20
@@ -302,21 +303,10 @@ def run_rm(ctx, args) -> int:
     return 1 if failed else 0
 
 
-def parse_label_args(items: list[str]) -> dict[str, str]:
-    """ctr's label arguments: KEY=VALUE, KEY= (removes), bare KEY (means "true")."""
-    labels = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not key:
-            raise errdefs.InvalidArgument(f"label {item!r} must be KEY=VALUE")
-        labels[key] = value if sep else "true"
-    return labels
-
-
 def run_label(ctx, args) -> None:
     from cli.output import to_json
 
-    labels = parse_label_args(args.labels)
+    labels = parse_labels(args.labels, bare_is_true=True)
     result = ctx.call("Content.Update", {"digest": args.digest, "labels": labels,
                                          "update_mask": [f"labels.{k}" for k in labels]})
     info = result["info"]

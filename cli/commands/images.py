@@ -254,7 +254,7 @@ def run_tag(ctx, args) -> None:
 
 
 def run_label(ctx, args) -> None:
-    from cli.commands.namespaces import parse_labels
+    from cli.args import parse_labels
 
     labels = parse_labels(args.labels)
     current = ctx.call("Images.Get", {"name": args.name})["image"]

@@ -60,7 +60,7 @@ def rfc3339(seconds: float, *, local: bool = False) -> str:
 
 
 def run_create(ctx, args) -> None:
-    from cli.commands.namespaces import parse_labels
+    from cli.args import parse_labels
 
     labels = parse_labels(args.labels)
     expires = parse_go_duration(args.expires)

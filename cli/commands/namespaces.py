@@ -2,6 +2,7 @@
 
 import sys
 
+from cli.args import parse_labels
 from cli.output import format_labels, table, to_json
 from wire import errdefs
 
@@ -23,16 +24,6 @@ def register(sub) -> None:
     lb.add_argument("name")
     lb.add_argument("labels", nargs="*", metavar="KEY=VALUE")
     lb.set_defaults(run=run_label)
-
-
-def parse_labels(items: list[str]) -> dict[str, str]:
-    labels = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not key or not sep:
-            raise errdefs.InvalidArgument(f"label {item!r} must be KEY=VALUE")
-        labels[key] = value
-    return labels
 
 
 def run_create(ctx, args) -> None:

@@ -13,6 +13,7 @@ import os
 import sys
 import time
 
+from cli.args import parse_labels
 from cli.output import table, to_json
 from wire import errdefs
 
@@ -110,16 +111,6 @@ def human_size(size: int) -> str:
         value /= 1024
         i += 1
     return f"{value:.1f} {units[i]}"
-
-
-def parse_labels(items: list[str]) -> dict[str, str]:
-    labels = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not key or not sep:
-            raise errdefs.InvalidArgument(f"label {item!r} must be KEY=VALUE")
-        labels[key] = value
-    return labels
 
 
 def mount_commands(target: str, mounts: list[dict]) -> list[str]:

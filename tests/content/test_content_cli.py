@@ -9,7 +9,8 @@ import subprocess
 
 import pytest
 
-from cli.commands.content import human_duration, human_size, parse_label_args
+from cli.args import parse_labels
+from cli.commands.content import human_duration, human_size
 from cli.commands.leases import parse_go_duration
 from tests.support.daemon import BIN, Daemon
 from wire import errdefs
@@ -159,9 +160,9 @@ def test_go_durations_and_label_args():
     for bad in ("1d", "h", "10", "1h 2m"):
         with pytest.raises(errdefs.InvalidArgument):
             parse_go_duration(bad)
-    assert parse_label_args(["a=b", "c", "d=", "e=f=g"]) == {"a": "b", "c": "true", "d": "", "e": "f=g"}
+    assert parse_labels(["a=b", "c", "d=", "e=f=g"], bare_is_true=True) == {"a": "b", "c": "true", "d": "", "e": "f=g"}
     with pytest.raises(errdefs.InvalidArgument):
-        parse_label_args(["=x"])
+        parse_labels(["=x"], bare_is_true=True)
 
 
 @pytest.mark.parametrize("rid, size", [(1, 0), (1, 5), (127, 1 << 20), (300, 70_000)])

@@ -24,7 +24,7 @@ from oci.reference import Reference, parse
 from wire import errdefs
 
 from .client import RegistryClient
-from .hosts import PULL, RegistryHost
+from .hosts import PULL
 from .resolver import MANIFEST_ACCEPT, pull_scope, repository_query
 
 CHUNK_SIZE = 64 * 1024
