@@ -13,9 +13,12 @@ from __future__ import annotations
 import itertools
 import socket
 import time
-from typing import Any, Iterable, Iterator
 
 from . import codec, errdefs
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # annotations only: importing typing costs start-up time on the CLI path
+    from typing import Any, Iterable, Iterator
 
 
 class Client:

@@ -22,11 +22,14 @@ poisoned and every further call raises it again (as h11 does).
 from __future__ import annotations
 
 from collections import namedtuple
-from typing import Any
 
 import msgpack
 
 from . import errdefs
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # annotations only: importing typing costs start-up time on the CLI and shim path
+    from typing import Any
 
 REQUEST, RESPONSE, NOTIFICATION = 0, 1, 2
 ITEM, END, CANCEL = "$item", "$end", "$cancel"
