@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.runtime.helpers import Events, needs_runc, wait_for
+from tests.support.processes import alive
 
 pytestmark = needs_runc
 
@@ -28,8 +29,7 @@ def test_daemon_kill9_tasks_live_exits_reported_once_attach_works(rt):
     doomed_pid = rt.detached("doomed", "sleep", "1000")
     rt.daemon.kill9()
     os.kill(doomed_pid, signal.SIGKILL)  # exits while the daemon is down
-    wait_for(lambda: not Path(f"/proc/{doomed_pid}").exists() or
-             Path(f"/proc/{doomed_pid}/stat").read_text().split()[2] == "Z", 5, "doomed to die")
+    wait_for(lambda: not alive(doomed_pid), 5, "doomed to die")
     since = rt.sequence_reserved()
     rt.daemon.start()
     events = Events(rt.daemon, since=since)
@@ -79,7 +79,7 @@ def test_shim_kill9_reports_stopped_and_cleans_up(rt):
         events.wait(lambda e: ("/tasks/exit", "victim") in e.topics("victim"))
         task = rt.task("victim")
         assert task["status"] == "stopped" and task["exit_status"] in (137, 255)
-        assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text().split()[2]
+        assert not alive(pid)
         assert not (rt.bundle_root / "default" / "victim").exists()
         assert not rt.runc_list() and not rt.mounts()
         assert rt.cli("tasks", "wait", "victim", check=False).returncode == task["exit_status"]
@@ -98,7 +98,7 @@ def test_dead_shim_found_at_start_is_cleaned(rt):
     shim = rt.shim_pid("gone")
     rt.daemon.kill9()
     os.kill(shim, signal.SIGKILL)
-    wait_for(lambda: not Path(f"/proc/{shim}").exists(), 5, "shim to die")
+    wait_for(lambda: not alive(shim), 5, "shim to die")
     since = rt.sequence_reserved()
     rt.daemon.start()
     events = Events(rt.daemon, since=since)

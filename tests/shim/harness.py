@@ -13,20 +13,12 @@ import time
 from pathlib import Path
 
 from tests.shim.bundle import busybox_rootfs, make_bundle, minimal_spec
+from tests.support.processes import alive  # noqa: F401  (the shim tests use it from here)
 from wire import codec
 from wire.client import Client
 
 SHIM = str(Path(sys.executable).parent / "dockyard-shim-runc-v1")
 NAMESPACE = "shimtest"
-
-
-def alive(pid: int) -> bool:
-    """True while ``pid`` runs (a zombie counts as gone)."""
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
 
 
 def wait_gone(pid: int, timeout: float = 10.0) -> bool:
