@@ -168,7 +168,7 @@ def test_cancelled_create_releases_what_it_reserved(rt):
     wait_for(lambda: not (rt.bundle_root / "default" / "cx").exists() or _has_task(rt, "cx"), 10, "undo")
     if _has_task(rt, "cx"):  # the create won the race with its deadline: it is a whole task
         rt.cli("tasks", "rm", "-f", "cx")
-    wait_for(lambda: not rt.runc_list() and not rt.shims(), 10, "runc and shim to be gone")
+    wait_for(lambda: not rt.runc_list() and not rt.shims(), 30, "runc and shim to be gone")
     assert rt.daemon.call("Tasks.List") == {"tasks": []}
     # and the id is free again
     rt.cli("tasks", "start", "-d", "cx")
