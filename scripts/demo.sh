@@ -51,7 +51,7 @@ if dockyard run --help >/dev/null 2>&1 && dockyard images import --help >/dev/nu
   dockyard images import --base-name demo/busybox "$work/busybox.tar"
   dockyard images ls
   say "running a real container (runc under a dockyard shim)"
-  dockyard run --rm demo/busybox:latest hello /bin/sh -c 'echo "hello from $(hostname), pid $$ in its own namespaces"; uname -a'
+  dockyard run --rm --hostname hello demo/busybox:latest hello /bin/sh -c 'echo "hello from $(hostname), pid $$ in its own namespaces"; uname -a'
   echo "exit code: $?"
 fi
 
