@@ -383,31 +383,26 @@ class TaskService:
 
     async def Pause(self, call: Call, req: dict) -> dict:
         c = self._container(req)
-        c.init.apply("pause")
-        try:
-            await c.runc.pause(c.id, deadline=call.deadline)
-        except BaseException:
-            if c.init.state == PAUSING:
-                c.init.apply("pause_failed")
-            raise
-        if c.init.state == PAUSING:
-            c.init.apply("paused")
-            self._emit(c, ev.TOPIC_PAUSED, {"container_id": c.id})
+        await self._freeze_step(c, "pause", PAUSING, c.runc.pause, call.deadline, ev.TOPIC_PAUSED)
         return {}
 
     async def Resume(self, call: Call, req: dict) -> dict:
         c = self._container(req)
-        c.init.apply("resume")
-        try:
-            await c.runc.resume(c.id, deadline=call.deadline)
-        except BaseException:
-            if c.init.state == RESUMING:
-                c.init.apply("resume_failed")
-            raise
-        if c.init.state == RESUMING:
-            c.init.apply("resumed")
-            self._emit(c, ev.TOPIC_RESUMED, {"container_id": c.id})
+        await self._freeze_step(c, "resume", RESUMING, c.runc.resume, call.deadline, ev.TOPIC_RESUMED)
         return {}
+
+    async def _freeze_step(self, c: Container, action: str, transient: str, runc_step, deadline, topic: str) -> None:
+        """Pause or resume: enter the transient state, run runc, then settle (or roll back) and publish."""
+        c.init.apply(action)
+        try:
+            await runc_step(c.id, deadline=deadline)
+        except BaseException:
+            if c.init.state == transient:
+                c.init.apply(f"{action}_failed")
+            raise
+        if c.init.state == transient:
+            c.init.apply("paused" if action == "pause" else "resumed")
+            self._emit(c, topic, {"container_id": c.id})
 
     async def ResizePty(self, call: Call, req: dict) -> dict:
         c = self._container(req)

@@ -15,6 +15,7 @@ import time
 
 from cli.args import parse_labels
 from cli.output import table, to_json
+from oci.imagecheck import format_bytes
 from wire import errdefs
 
 GC_ROOT = "containerd.io/gc.root"
@@ -103,14 +104,8 @@ def _rfc3339_nano(ns: int) -> str:
     return f"{text}.{fraction}Z" if fraction else f"{text}Z"
 
 
-def human_size(size: int) -> str:
-    """ctr's progress.Bytes: one decimal, binary units."""
-    units = ("B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB")
-    value, i = float(size), 0
-    while value >= 1024 and i < len(units) - 1:
-        value /= 1024
-        i += 1
-    return f"{value:.1f} {units[i]}"
+#: ctr's progress.Bytes (one decimal, binary units), shared with the images commands
+human_size = format_bytes
 
 
 def mount_commands(target: str, mounts: list[dict]) -> list[str]:
