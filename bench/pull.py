@@ -14,7 +14,9 @@ Workloads:
   ``ctr images push --plain-http``).
 
 Every run uses a fresh daemon root (nothing cached) and the same registry
-(Debian's docker-registry on 127.0.0.1).
+(Debian's docker-registry on 127.0.0.1).  dockyard and ctr runs alternate
+(A B A B ...) and each starts after ``sync``, so both sides see the same machine
+state and no run pays for the previous run's writeback.
 """
 
 from __future__ import annotations
@@ -61,12 +63,14 @@ def _repo(prefix: str) -> str:
 
 def push_with_dockyard(registry: str, image: Path, ref: str) -> float:
     """Import the archive into a fresh daemon and time ``images push`` of it."""
+    os.sync()
     with dockyard_daemon() as d:
         d.cli("images", "import", "--no-unpack", str(image), timeout=600)
         return _timed(lambda: d.cli("images", "push", "--plain-http", ref, IMAGE_NAME, timeout=600))
 
 
 def push_with_ctr(image: Path, ref: str) -> float | None:
+    os.sync()
     with containerd() as c:
         if c is None:
             return None
@@ -146,22 +150,36 @@ class ThrottlingProxy:
 # -- measurements -------------------------------------------------------------
 
 
+def dockyard_pull(ref: str, *args: str) -> float:
+    """One pull on a fresh daemon root, after ``sync`` so earlier writeback does not slow it."""
+    os.sync()
+    with dockyard_daemon() as d:
+        return _timed(lambda: d.cli("images", "pull", "--plain-http", *args, ref, timeout=600))
+
+
+def ctr_pull(ref: str, *command: str) -> float | None:
+    os.sync()
+    with containerd() as c:
+        if c is None:
+            return None
+        return _timed(lambda: c.ctr(*command, "--plain-http", ref))
+
+
 def dockyard_pulls(ref: str, runs: int, *args: str) -> float:
-    times = []
-    for _ in range(runs):
-        with dockyard_daemon() as d:
-            times.append(_timed(lambda: d.cli("images", "pull", "--plain-http", *args, ref, timeout=600)))
-    return _median(times)
+    return _median([dockyard_pull(ref, *args) for _ in range(runs)])
 
 
-def ctr_pulls(ref: str, runs: int, *command: str) -> float | None:
-    times = []
+def paired_pulls(ref: str, runs: int, dockyard_args: tuple[str, ...],
+                 ctr_command: tuple[str, ...]) -> tuple[float, float | None]:
+    """Medians of dockyard and ctr pulls run alternately (A B A B ...): both see the same machine."""
+    ours: list[float] = []
+    theirs: list[float] = []
     for _ in range(runs):
-        with containerd() as c:
-            if c is None:
-                return None
-            times.append(_timed(lambda: c.ctr(*command, "--plain-http", ref)))
-    return _median(times)
+        ours.append(dockyard_pull(ref, *dockyard_args))
+        ctr_time = ctr_pull(ref, *ctr_command)
+        if ctr_time is not None:
+            theirs.append(ctr_time)
+    return _median(ours), (_median(theirs) if theirs else None)
 
 
 def main() -> None:
@@ -181,10 +199,10 @@ def main() -> None:
         minbase = f"{registry.host}/{_repo('minbase')}:bench"
         push_with_dockyard(registry.host, image, minbase)
 
-        report("pull minbase, unpack included (s)", dockyard_pulls(minbase, args.runs),
-               ctr_pulls(minbase, args.runs, "images", "pull"), "s")
-        report("pull minbase, no unpack (s)", dockyard_pulls(minbase, args.runs, "--no-unpack"),
-               ctr_pulls(minbase, args.runs, "content", "fetch"), "s")
+        report("pull minbase, unpack included (s)",
+               *paired_pulls(minbase, args.runs, (), ("images", "pull")), "s")
+        report("pull minbase, no unpack (s)",
+               *paired_pulls(minbase, args.runs, ("--no-unpack",), ("content", "fetch")), "s")
 
         ten = ten_layer_archive(work)
         ten_ref = f"{registry.host}/{_repo('ten')}:bench"
@@ -192,12 +210,11 @@ def main() -> None:
         proxy = ThrottlingProxy(registry.host, PROXY_RATE)
         slow_ref = f"{proxy.host}/{ten_ref.split('/', 1)[1]}"
         for label, ref in (("local", ten_ref), (f"{PROXY_RATE >> 20} MiB/s per connection", slow_ref)):
-            concurrent = dockyard_pulls(ref, args.runs, "--no-unpack")
+            concurrent, ctr_time = paired_pulls(ref, args.runs, ("--no-unpack",), ("content", "fetch"))
             sequential = dockyard_pulls(ref, args.runs, "--no-unpack", "--max-concurrent-downloads", "1")
             print(f"pull {LAYERS}x{LAYER_BYTES >> 20} MiB layers, {label}: concurrent(3) {concurrent:.3f} s, "
                   f"sequential {sequential:.3f} s, speed-up {sequential / concurrent:.2f}x", flush=True)
-            report(f"pull 10 layers {label}, no unpack (s)", concurrent,
-                   ctr_pulls(ref, args.runs, "content", "fetch"), "s")
+            report(f"pull 10 layers {label}, no unpack (s)", concurrent, ctr_time, "s")
 
         pushes, ctr_pushes = [], []
         for _ in range(args.runs):
