@@ -18,6 +18,7 @@ from typing import Any, AsyncIterator
 import attrs
 import trio
 
+from actors.core.actor import collapse
 from wire import codec, errdefs
 
 
@@ -166,9 +167,13 @@ async def open_client(address: str, *, namespace: str | None = None,
         except (FileNotFoundError, ConnectionRefusedError) as exc:
             raise errdefs.Unavailable(f"{address}: {exc.strerror or exc}") from None
     client = Client(stream, namespace=namespace, max_frame_size=max_frame_size)
-    async with stream, trio.open_nursery() as nursery:
-        nursery.start_soon(client._reader)
-        try:
-            yield client
-        finally:
-            nursery.cancel_scope.cancel()
+    try:
+        async with stream, trio.open_nursery() as nursery:
+            nursery.start_soon(client._reader)
+            try:
+                yield client
+            finally:
+                nursery.cancel_scope.cancel()
+    except BaseExceptionGroup as group:
+        # The body's own error comes out as itself (callers act on its kind), not in a group.
+        raise collapse(group) from None

@@ -26,6 +26,7 @@ import attrs
 import trio
 
 from actors.core import Actor
+from actors.core.actor import collapse
 from actors.rpc.client import open_client
 from wire import errdefs
 
@@ -204,39 +205,52 @@ class ShimProxy(Actor):
     async def _pump(self, client) -> None:
         shim = self.shim
         dirty = trio.Event()
+        ack_failed: list[BaseException] = []
+        sent = shim.acked  # taken now: events may be published before the acker first runs
 
         async def acker() -> None:
-            nonlocal dirty
-            sent = shim.acked
+            nonlocal dirty, sent
             while True:
                 await dirty.wait()
                 dirty = trio.Event()
                 seq = shim.acked
                 if seq <= sent:
                     continue
-                await client.call("Task.Ack", {"seq": seq}, timeout=self.call_timeout)
+                try:
+                    await client.call("Task.Ack", {"seq": seq}, timeout=self.call_timeout)
+                except (errdefs.DockyardError, OSError) as exc:
+                    ack_failed.append(exc)  # reconnect: the shim keeps what is not acknowledged
+                    nursery.cancel_scope.cancel()
+                    return
                 sent = seq
 
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(acker)
-            async for item in client.stream("Task.Events", {"after": shim.acked}):
-                seq = int(item["seq"])
-                if seq <= shim.acked:
-                    continue  # already published before a reconnect
-                event = item.get("event") or {}
-                self.publish(item.get("namespace") or shim.namespace, item["topic"], event,
-                             int(item.get("timestamp") or 0))
-                shim.acked = seq
-                shim.save_acked()  # no await between publish and save: exactly once across kill -9
-                shim.published += 1
-                cid = str(event.get("container_id", ""))
-                if item["topic"] == "/tasks/exit" and event.get("id") == cid:
-                    shim.exits[cid] = event
-                elif item["topic"] == "/tasks/delete":
-                    shim.deleted.add(cid)
-                shim._notify(cid, item["topic"])
-                dirty.set()
-            nursery.cancel_scope.cancel()
+        # One failing member (the stream) must surface as itself, not as a group: `_run`
+        # tells a closed connection from a dead shim by the error's kind.
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(acker)
+                async for item in client.stream("Task.Events", {"after": shim.acked}):
+                    seq = int(item["seq"])
+                    if seq <= shim.acked:
+                        continue  # already published before a reconnect
+                    event = item.get("event") or {}
+                    self.publish(item.get("namespace") or shim.namespace, item["topic"], event,
+                                 int(item.get("timestamp") or 0))
+                    shim.acked = seq
+                    shim.save_acked()  # no await between publish and save: exactly once across kill -9
+                    shim.published += 1
+                    cid = str(event.get("container_id", ""))
+                    if item["topic"] == "/tasks/exit" and event.get("id") == cid:
+                        shim.exits[cid] = event
+                    elif item["topic"] == "/tasks/delete":
+                        shim.deleted.add(cid)
+                    shim._notify(cid, item["topic"])
+                    dirty.set()
+                nursery.cancel_scope.cancel()
+        except BaseExceptionGroup as group:
+            raise collapse(group) from None
+        if ack_failed:
+            raise ack_failed[0]
 
 
 def _alive(pid: int) -> bool:
