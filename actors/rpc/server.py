@@ -16,6 +16,7 @@ from typing import Any
 import attrs
 import trio
 
+from actors.core.actor import collapse
 from wire import codec, errdefs
 from wire.converter import structure, unstructure
 
@@ -152,8 +153,12 @@ class Connection:
         except errdefs.DockyardError as exc:
             error = exc
         except Exception as exc:
-            log.exception("%s failed", req.method)
-            error = errdefs.Internal(f"{req.method}: internal error: {type(exc).__name__}: {exc}")
+            real = collapse(exc)  # a handler's nursery wraps a single error in a group
+            if isinstance(real, errdefs.DockyardError):
+                error = real
+            else:
+                log.exception("%s failed", req.method)
+                error = errdefs.Internal(f"{req.method}: internal error: {type(real).__name__}: {real}")
         finally:
             self.calls.pop(req.id, None)
             if receive is not None:

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import socket
 
+import attrs
 import pytest
 import trio
 
 from actors.rpc.client import open_client
+from actors.rpc.server import RPCServer
+from actors.rpc.service import Method
 from wire import errdefs
 
 
@@ -38,3 +41,36 @@ async def test_a_peer_that_hangs_up_is_unavailable(closing_server):
                 conn.close()
                 async for _item in client.stream("Task.Events", {"after": 0}):
                     pass
+
+
+@attrs.frozen(kw_only=True)
+class Empty:
+    pass
+
+
+async def test_a_handlers_grouped_error_reaches_the_client_with_its_kind(tmp_path):
+    async def fails(_ctx, _req):
+        async with trio.open_nursery() as nursery:  # one failing child: trio wraps it in a group
+            nursery.start_soon(_raise_not_found)
+
+    async def _raise_not_found():
+        raise errdefs.NotFound("widget 'w1': not found")
+
+    server = RPCServer({"Test.Fails": Method(name="Test.Fails", request=Empty, handler=fails)},
+                       max_frame_size=1 << 20, default_timeout=5.0)
+    path = str(tmp_path / "rpc.sock")
+    async with trio.open_nursery() as nursery:
+        listener = trio.SocketListener(await _bound_unix_socket(path))
+        await nursery.start(server.serve, listener)
+        with trio.fail_after(5):
+            async with open_client(path) as client:
+                with pytest.raises(errdefs.NotFound, match="widget 'w1'"):
+                    await client.call("Test.Fails", {}, timeout=5)
+        nursery.cancel_scope.cancel()
+
+
+async def _bound_unix_socket(path: str):
+    sock = trio.socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    await sock.bind(path)
+    sock.listen(8)
+    return sock
