@@ -1,6 +1,7 @@
 """Container figures beside containerd 1.6 + runc, measured in the same run.
 
-    .venv/bin/python bench/run.py [--runs 10] [--count 50] [--skip-containerd]
+    .venv/bin/python bench/run.py [--runs 10] [--count 50] [--skip-containerd] [--parts rm,latency,many,restart,group]
+                                  [--restarts 1]
 
 - ``run --rm busybox /bin/true``: median wall time of the CLI (``dockyard run`` vs ``ctr run``)
 - ``--count`` containers started detached at once: wall time until all run; then kill + delete all
@@ -32,6 +33,7 @@ from support import BIN, containerd, dockyard_daemon, env_for, pss_mib, report, 
 from tests.support.images import write_busybox_image  # noqa: E402
 
 IMAGE = "docker.io/library/busybox:latest"
+PARTS = ("rm", "latency", "many", "restart", "group")
 
 
 class Side:
@@ -227,9 +229,8 @@ def exit_latency(side: Side, runs: int) -> float:
     return statistics.median(latencies) if latencies else float("nan")
 
 
-def restart(side: Side, count: int) -> tuple[float, int]:
+def restart(side: Side, count: int, victim: str = "many0") -> tuple[float, int]:
     """kill -9 the daemon with ``count`` running, kill one task meanwhile, time until all are listed again."""
-    victim = "many0"
     victim_pid = side.pid(victim)
     start = side.restart_kill9()
     os.kill(victim_pid, signal.SIGKILL)
@@ -268,23 +269,32 @@ def count_exits(side: Dockyard, since: int, cid: str) -> int:
 
 def measure(side: Side, args) -> dict:
     figures = {}
-    print(f"[{side.name}] run --rm ...", flush=True)
-    figures["run_rm"] = bench_run_rm(side, args.runs)
-    print(f"[{side.name}] exit latency ...", flush=True)
-    figures["exit_latency"] = exit_latency(side, args.runs)
-    print(f"[{side.name}] {args.count} detached ...", flush=True)
-    figures["start_many"], _ = bench_many(side, args.count)
-    figures["shim_pss"], figures["daemon_rss"] = memory(side, args.count)
-    print(f"[{side.name}] kill -9 + restart ...", flush=True)
-    since = None
-    if isinstance(side, Dockyard):
-        since = int(next(side.daemon.root.glob("io.dockyard.event.v1.*/sequence")).read_text())
-    figures["restart"], _ = restart(side, args.count)
-    if since is not None:
-        time.sleep(0.5)
-        figures["victim_exits"] = count_exits(side, since, "many0")
-    figures["teardown_many"] = teardown_many(side, args.count)
-    if isinstance(side, Dockyard):
+    parts = args.parts
+    if "rm" in parts:
+        print(f"[{side.name}] run --rm ...", flush=True)
+        figures["run_rm"] = bench_run_rm(side, args.runs)
+    if "latency" in parts:
+        print(f"[{side.name}] exit latency ...", flush=True)
+        figures["exit_latency"] = exit_latency(side, args.runs)
+    if parts & {"many", "restart"}:
+        print(f"[{side.name}] {args.count} detached ...", flush=True)
+        figures["start_many"], _ = bench_many(side, args.count)
+        figures["shim_pss"], figures["daemon_rss"] = memory(side, args.count)
+    if "restart" in parts:
+        print(f"[{side.name}] kill -9 + restart ...", flush=True)
+        since = None
+        if isinstance(side, Dockyard):
+            since = int(next(side.daemon.root.glob("io.dockyard.event.v1.*/sequence")).read_text())
+        times = [restart(side, args.count, f"many{i % args.count}")[0] for i in range(args.restarts)]
+        figures["restart"] = statistics.median(times)
+        if args.restarts > 1:
+            print(f"[{side.name}] restarts: {' '.join(f'{t:.3f}' for t in times)}", flush=True)
+        if since is not None:
+            time.sleep(0.5)
+            figures["victim_exits"] = count_exits(side, since, "many0")
+    if parts & {"many", "restart"}:
+        figures["teardown_many"] = teardown_many(side, args.count)
+    if "group" in parts and isinstance(side, Dockyard):
         print(f"[{side.name}] {args.count} in one shim group ...", flush=True)
         ids = [f"grp{i}" for i in range(args.count)]
         start = time.perf_counter()
@@ -303,7 +313,13 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--count", type=int, default=50)
     parser.add_argument("--skip-containerd", action="store_true")
+    parser.add_argument("--parts", default=",".join(PARTS),
+                        help=f"comma-separated subset of {','.join(PARTS)} (memory is measured with many/restart)")
+    parser.add_argument("--restarts", type=int, default=1, help="kill -9 + restart this many times (median)")
     args = parser.parse_args()
+    args.parts = set(args.parts.split(","))
+    if args.parts - set(PARTS):
+        parser.error(f"unknown parts: {', '.join(sorted(args.parts - set(PARTS)))}")
     with tempfile.TemporaryDirectory(prefix="dockyard-bench-img-") as tmp:
         tar = os.path.join(tmp, "busybox.tar")
         write_busybox_image(tar, IMAGE, cmd=("sh",))
@@ -319,20 +335,24 @@ def main() -> None:
                     side.cli("images", "import", tar)
                     ct = measure(side, args)
     print()
-    report("run --rm busybox /bin/true (median)", dy["run_rm"], ct.get("run_rm"), "s")
-    report(f"{args.count} detached starts, all running", dy["start_many"], ct.get("start_many"), "s")
-    report(f"{args.count} kill + delete", dy["teardown_many"], ct.get("teardown_many"), "s")
-    report("kill → /tasks/exit at a subscriber (median)", dy["exit_latency"] * 1000,
-           ct["exit_latency"] * 1000 if ct else None, "ms")
-    report(f"kill -9 + restart, {args.count} listed again", dy["restart"], ct.get("restart"), "s")
-    report("shim PSS per running container", dy["shim_pss"], ct.get("shim_pss"), "MiB")
-    report(f"daemon RSS with {args.count} tasks", dy["daemon_rss"], ct.get("daemon_rss"), "MiB")
-    if "group_pss" in dy:
-        report(f"{args.count} detached starts in one shim group", dy["start_group"], ct.get("start_many"), "s")
-        report("shim PSS per container, one shim group", dy["group_pss"], ct.get("shim_pss"), "MiB")
-    print(f"exits of the task killed while the daemon was down, as published after restart: "
-          f"{dy.get('victim_exits')} (must be 1)")
 
+    def line(name: str, key: str, unit: str, scale: float = 1.0, ct_key: str = "") -> None:
+        if key in dy:
+            other = ct.get(ct_key or key)
+            report(name, dy[key] * scale, None if other is None else other * scale, unit)
+
+    line("run --rm busybox /bin/true (median)", "run_rm", "s")
+    line(f"{args.count} detached starts, all running", "start_many", "s")
+    line(f"{args.count} kill + delete", "teardown_many", "s")
+    line("kill → /tasks/exit at a subscriber (median)", "exit_latency", "ms", 1000)
+    line(f"kill -9 + restart, {args.count} listed again", "restart", "s")
+    line("shim PSS per running container", "shim_pss", "MiB")
+    line(f"daemon RSS with {args.count} tasks", "daemon_rss", "MiB")
+    line(f"{args.count} detached starts in one shim group", "start_group", "s", ct_key="start_many")
+    line("shim PSS per container, one shim group", "group_pss", "MiB", ct_key="shim_pss")
+    if "victim_exits" in dy:
+        print(f"exits of the task killed while the daemon was down, as published after restart: "
+              f"{dy['victim_exits']} (must be 1)")
 
 if __name__ == "__main__":
     main()
