@@ -20,6 +20,7 @@ import attrs
 from wire.errdefs import DockyardError, Internal, InvalidArgument
 
 from .media import MEDIA_TYPE_TAR, layer_compression
+from .dircache import DirCache
 from .saferoot import clean_name, fd_path, open_dir_in_root, open_root
 from .streams import CHUNK, DigestReader, decompressing_reader
 from .tarstream import iter_members, member_xattrs, pax_time_ns
@@ -67,7 +68,8 @@ def apply_layer(
     """
     compression = layer_compression(media_type)
     tar_bytes = DigestReader(decompressing_reader(stream, compression))
-    extractor = _Extractor(root_fd=open_root(os.fspath(root)), overlay=overlay)
+    root_fd = open_root(os.fspath(root))
+    extractor = _Extractor(root_fd=root_fd, overlay=overlay, dirs=DirCache(root_fd))
     try:
         extractor.open_lowers([os.fspath(p) for p in lowers])
         for tar, member in iter_members(tar_bytes):
@@ -83,17 +85,21 @@ def apply_layer(
 class _Extractor:
     root_fd: int
     overlay: bool
+    dirs: DirCache  # parent directories, kept open across entries
     lower_fds: list[int] = attrs.field(factory=list)
     # Real paths ("a/b") written by this layer; opaque markers keep them.
     extracted: set[str] = attrs.field(factory=set)
     # Real path parts → (atime ns, mtime ns), applied after the stream ends.
     dir_times: dict[tuple[str, ...], tuple[int, int]] = attrs.field(factory=dict)
+    # Set when an entry removed a directory or symlink: ``dirs`` is cleared after it.
+    reshaped: bool = False
 
     def open_lowers(self, lowers: list[str]) -> None:
         for lower in lowers:
             self.lower_fds.append(open_root(lower, what="lower"))
 
     def close(self) -> None:
+        self.dirs.clear()
         for fd in [self.root_fd, *self.lower_fds]:
             os.close(fd)
         self.lower_fds.clear()
@@ -105,9 +111,7 @@ class _Extractor:
         if not parts:
             return  # the root itself
         try:
-            parent_fd, real_parent = open_dir_in_root(
-                self.root_fd, parts[:-1], create=True, on_create=self._made_parent, name=member.name,
-            )
+            parent_fd, real_parent = self.dirs.open(parts[:-1], on_create=self._made_parent, name=member.name)
         except OSError as exc:
             raise _os_error(member.name, exc) from None
         except ValueError as exc:
@@ -124,7 +128,9 @@ class _Extractor:
             # NUL in a name, ids or device numbers out of range for the host
             raise InvalidArgument(f"layer entry {member.name!r}: {exc}") from None
         finally:
-            os.close(parent_fd)
+            if self.reshaped:  # after the entry: its parent fd stays valid while it runs
+                self.dirs.clear()
+                self.reshaped = False
 
     def _whiteout(self, member: tarfile.TarInfo, dir_fd: int, real_dir: tuple[str, ...], base: str) -> None:
         if base == WHITEOUT_OPAQUE:
@@ -140,11 +146,16 @@ class _Extractor:
             raise InvalidArgument(f"layer entry {member.name!r}: whiteout target leaves its directory")
         existing = _lstat(dir_fd, target)
         if existing is not None:
-            _remove(dir_fd, target, existing)
+            self._remove(dir_fd, target, existing)
         if self.overlay:
             os.mknod(target, stat.S_IFCHR, os.makedev(0, 0), dir_fd=dir_fd)
             os.chown(target, member.uid, member.gid, dir_fd=dir_fd, follow_symlinks=False)
             self.extracted.add(_key(real_dir + (target,)))
+
+    def _remove(self, dir_fd: int, name: str, st: os.stat_result) -> None:
+        if stat.S_ISDIR(st.st_mode) or stat.S_ISLNK(st.st_mode):
+            self.reshaped = True  # cached directory names may now resolve elsewhere
+        _remove(dir_fd, name, st)
 
     def _clear_dir(self, dir_fd: int, real_dir: tuple[str, ...]) -> None:
         """Plain-mode opaque: delete children not extracted from this layer."""
@@ -154,7 +165,7 @@ class _Extractor:
             if st is None:
                 continue
             if _key(real) not in self.extracted:
-                _remove(dir_fd, name, st)
+                self._remove(dir_fd, name, st)
             elif stat.S_ISDIR(st.st_mode):
                 sub_fd, _ = open_dir_in_root(dir_fd, (name,), follow=False)
                 try:
@@ -166,7 +177,7 @@ class _Extractor:
                real_dir: tuple[str, ...], base: str) -> None:
         existing = _lstat(dir_fd, base)
         if existing is not None and not (member.isdir() and stat.S_ISDIR(existing.st_mode)):
-            _remove(dir_fd, base, existing)
+            self._remove(dir_fd, base, existing)
             existing = None
         real = real_dir + (base,)
         if member.isdir():
@@ -174,6 +185,8 @@ class _Extractor:
                 os.mkdir(base, 0o700, dir_fd=dir_fd)
         elif member.isreg():
             self._write_file(tar, member, dir_fd, base)
+            self.extracted.add(_key(real))
+            return  # its metadata was set through the open fd
         elif member.issym():
             os.symlink(member.linkname, base, dir_fd=dir_fd)
         elif member.islnk():
@@ -192,18 +205,32 @@ class _Extractor:
         assert source is not None
         fd = os.open(base, _FILE_FLAGS, 0o600, dir_fd=dir_fd)
         try:
-            while True:
-                try:
-                    chunk = source.read(CHUNK)
-                except tarfile.ReadError as exc:
-                    raise InvalidArgument(f"layer entry {member.name!r}: {exc}") from None
-                if not chunk:
-                    break
-                view = memoryview(chunk)
-                while view:
-                    view = view[os.write(fd, view):]
+            self._copy_data(source, member, fd)
+            self._set_file_metadata(member, fd)
         finally:
             os.close(fd)
+
+    @staticmethod
+    def _copy_data(source, member: tarfile.TarInfo, fd: int) -> None:
+        while True:
+            try:
+                chunk = source.read(CHUNK)
+            except tarfile.ReadError as exc:
+                raise InvalidArgument(f"layer entry {member.name!r}: {exc}") from None
+            if not chunk:
+                break
+            view = memoryview(chunk)
+            while view:
+                view = view[os.write(fd, view):]
+
+    @staticmethod
+    def _set_file_metadata(member: tarfile.TarInfo, fd: int) -> None:
+        """Owner, xattrs, mode, times of a regular file, through the fd it was written with."""
+        os.chown(fd, member.uid, member.gid)
+        for name, value in member_xattrs(member).items():
+            _set_xattr(fd, name, value, member.name)
+        os.chmod(fd, member.mode & 0o7777)  # after chown, which clears setuid
+        os.utime(fd, ns=_entry_times(member))
 
     def _hardlink(self, member: tarfile.TarInfo, dir_fd: int, base: str) -> None:
         parts = clean_name(member.linkname, what=f"hardlink target of {member.name!r}:")
@@ -354,7 +381,7 @@ def _entry_times(member: tarfile.TarInfo) -> tuple[int, int]:
     return atime, mtime
 
 
-def _set_xattr(path: str, name: str, value: bytes, entry: str, *, follow: bool = True) -> None:
+def _set_xattr(path: str | int, name: str, value: bytes, entry: str, *, follow: bool = True) -> None:
     try:
         os.setxattr(path, name, value, follow_symlinks=follow)
     except OSError as exc:
