@@ -5,7 +5,9 @@
         for envelope in c.stream("Events.Subscribe", {"filters": []}):
             ...
 
-Errors come back as the typed errors of ``wire.errdefs``.
+Errors come back as the typed errors of ``wire.errdefs``.  ``fds=[...]`` on a
+call passes open descriptors with the request (SCM_RIGHTS); the daemon gets its
+own copies and the caller still closes its own.
 """
 
 from __future__ import annotations
@@ -112,15 +114,17 @@ class Client:
         sock = self._require()
         rid = next(self._ids) % (2**32)
         timeout = meta.pop("timeout", self.timeout)
+        fds = list(meta.pop("fds", None) or ())
         m = codec.Metadata(
             namespace=meta.pop("namespace", self.namespace),
             lease=meta.pop("lease", self.lease),
             deadline=time.time_ns() + int(timeout * 1e9) if timeout else None,
+            fds=len(fds) or None,
         )
         if meta:
             raise TypeError(f"unknown call options {sorted(meta)}")
         sock.settimeout(None if streaming or not timeout else timeout + 1.0)
-        sock.sendall(codec.encode(codec.Request(id=rid, method=method, params=params or {}, meta=m)))
+        send_with_fds(sock, codec.encode(codec.Request(id=rid, method=method, params=params or {}, meta=m)), fds)
         return rid
 
     def _cancel(self, rid: int) -> None:
@@ -156,6 +160,16 @@ class Client:
                 self.close()
                 raise errdefs.Unavailable(f"daemon at {self.address} closed the connection")
             self._codec.receive_data(data)
+
+
+def send_with_fds(sock: socket.socket, frame: bytes, fds: list[int]) -> None:
+    """Send ``frame``; ``fds`` ride as SCM_RIGHTS on its first bytes (as the server expects)."""
+    if not fds:
+        sock.sendall(frame)
+        return
+    sent = socket.send_fds(sock, [frame], fds)
+    if sent < len(frame):
+        sock.sendall(frame[sent:])
 
 
 class CallStream:

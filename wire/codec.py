@@ -2,7 +2,7 @@
 
 Frames are plain MessagePack-RPC so any msgpack-rpc client can script the daemon:
 
-    request       [0, id, method, [params, meta]]     meta: {namespace, lease, deadline}
+    request       [0, id, method, [params, meta]]     meta: {namespace, lease, deadline, fds}
     response      [1, id, error, result]              error: nil or [kind, message]
     notification  [2, method, params]
 
@@ -13,6 +13,12 @@ Streams ride on notifications tied to a request id:
     [2, "$cancel", [id]]        the client gives up on request id
 
 A server-streaming call sends its items and then ends with the response.
+
+On a unix socket a request may carry open file descriptors (SCM_RIGHTS): ``fds``
+in its metadata says how many, and they travel as ancillary data of the
+``sendmsg`` that carries the request frame's bytes, so the server holds them by
+the time the frame ends.  The codec only checks the count; the transports move
+the descriptors.
 
 The codec enforces a frame size limit before it allocates and treats any malformed
 frame as fatal for the connection: after a ``ProtocolError`` the connection is
@@ -34,6 +40,7 @@ if TYPE_CHECKING:  # annotations only: importing typing costs start-up time on t
 REQUEST, RESPONSE, NOTIFICATION = 0, 1, 2
 ITEM, END, CANCEL = "$item", "$end", "$cancel"
 DEFAULT_MAX_FRAME = 16 * 1024 * 1024
+MAX_CALL_FDS = 4  # descriptors one request may carry
 
 
 class ProtocolError(errdefs.InvalidArgument):
@@ -44,8 +51,9 @@ class ProtocolError(errdefs.InvalidArgument):
 # where every import is paid on each command.
 
 
-class Metadata(namedtuple("Metadata", "namespace lease deadline", defaults=(None, None, None))):
-    """Per-request metadata; ``deadline`` is absolute, in unix nanoseconds."""
+class Metadata(namedtuple("Metadata", "namespace lease deadline fds", defaults=(None, None, None, None))):
+    """Per-request metadata; ``deadline`` is absolute, in unix nanoseconds;
+    ``fds`` counts the descriptors sent beside the request (None: none)."""
 
     __slots__ = ()
 
@@ -206,7 +214,7 @@ def _split_params(params: Any) -> tuple[dict, Metadata]:
     meta = params[1] if len(params) == 2 else {}
     if not isinstance(meta, dict):
         raise ProtocolError("request metadata must be a map")
-    unknown = set(meta) - {"namespace", "lease", "deadline"}
+    unknown = set(meta) - {"namespace", "lease", "deadline", "fds"}
     if unknown:
         raise ProtocolError(f"unknown request metadata {sorted(map(str, unknown))}")
     for key in ("namespace", "lease"):
@@ -215,4 +223,7 @@ def _split_params(params: Any) -> tuple[dict, Metadata]:
     deadline = meta.get("deadline")
     if deadline is not None and (not isinstance(deadline, int) or isinstance(deadline, bool)):
         raise ProtocolError("metadata deadline must be an integer (unix nanoseconds)")
-    return args, Metadata(namespace=meta.get("namespace"), lease=meta.get("lease"), deadline=deadline)
+    fds = meta.get("fds")
+    if fds is not None and (not isinstance(fds, int) or isinstance(fds, bool) or not 0 <= fds <= MAX_CALL_FDS):
+        raise ProtocolError(f"metadata fds must be an integer from 0 to {MAX_CALL_FDS}")
+    return args, Metadata(namespace=meta.get("namespace"), lease=meta.get("lease"), deadline=deadline, fds=fds)

@@ -4,7 +4,8 @@ one child task per in-flight request.
 A malformed or oversized frame poisons only its own connection: the peer gets a
 ``$error`` notification with the reason and the connection is closed.  Handler
 failures become typed error responses; nothing a client sends can take the
-daemon down.
+daemon down.  On a unix socket a request may carry descriptors (``fdpass.py``):
+its call owns them and the server closes them when the call ends.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from actors.core.actor import collapse
 from wire import codec, errdefs
 from wire.converter import structure, unstructure
 
+from . import fdpass
 from .service import CallContext, Method, deadline_from
 
 log = logging.getLogger("dockyard.rpc")
@@ -27,6 +29,7 @@ log = logging.getLogger("dockyard.rpc")
 ERROR_NOTIFICATION = "$error"
 MAX_IN_FLIGHT = 256  # per connection
 STREAM_WINDOW = 16  # client items buffered per request before the reader pushes back
+RECEIVE_SIZE = 256 * 1024  # bytes per read of the socket
 
 
 @attrs.define(eq=False)
@@ -53,6 +56,8 @@ class Connection:
         self.codec = codec.Connection(max_frame_size=server.max_frame_size)
         self.send_lock = trio.Lock()
         self.calls: dict[int, _Call] = {}
+        self.unix_socket = fdpass.unix_socket_of(stream)
+        self.fds = fdpass.FdQueue()
 
     async def send(self, event: codec.Event) -> None:
         data = codec.encode(event)
@@ -74,12 +79,18 @@ class Connection:
             except (trio.BrokenResourceError, trio.ClosedResourceError):
                 pass
             nursery.cancel_scope.cancel()
+        self.fds.close()
         with trio.CancelScope(shield=True):
             await self.stream.aclose()
 
     async def _read_loop(self, nursery: trio.Nursery) -> None:
         while True:
-            data = await self.stream.receive_some(256 * 1024)
+            if self.unix_socket is None:
+                data = await self.stream.receive_some(RECEIVE_SIZE)
+            else:
+                data, fds = await fdpass.receive_some(self.unix_socket, RECEIVE_SIZE)
+                if fds:
+                    self.fds.add(fds)
             if not data:
                 return
             self.codec.receive_data(data)
@@ -109,24 +120,37 @@ class Connection:
 
     async def _start_call(self, req: codec.Request, nursery: trio.Nursery) -> None:
         self.server.stats.requests += 1
-        if req.id in self.calls:
-            raise codec.ProtocolError(f"request id {req.id} is already in flight")
-        if len(self.calls) >= MAX_IN_FLIGHT:
-            await self._reply_error(req.id, errdefs.ResourceExhausted(
-                f"more than {MAX_IN_FLIGHT} requests in flight on one connection"))
-            return
-        method = self.server.methods.get(req.method)
-        if method is None:
-            await self._reply_error(req.id, errdefs.NotImplemented_(f"unknown method {req.method!r}"))
-            return
-        call = _Call(scope=trio.CancelScope())
-        receive = None
-        if method.stream in ("client", "bidi"):
-            call.incoming, receive = trio.open_memory_channel(STREAM_WINDOW)
-        self.calls[req.id] = call
-        nursery.start_soon(self._run_call, req, method, call, receive)
+        fds = self.fds.take(req.meta.fds or 0, req.method)
+        try:
+            if req.id in self.calls:
+                raise codec.ProtocolError(f"request id {req.id} is already in flight")
+            if len(self.calls) >= MAX_IN_FLIGHT:
+                await self._reply_error(req.id, errdefs.ResourceExhausted(
+                    f"more than {MAX_IN_FLIGHT} requests in flight on one connection"))
+                return
+            method = self.server.methods.get(req.method)
+            if method is None:
+                await self._reply_error(req.id, errdefs.NotImplemented_(f"unknown method {req.method!r}"))
+                return
+            call = _Call(scope=trio.CancelScope())
+            receive = None
+            if method.stream in ("client", "bidi"):
+                call.incoming, receive = trio.open_memory_channel(STREAM_WINDOW)
+            self.calls[req.id] = call
+            nursery.start_soon(self._run_call, req, method, call, receive, fds)
+            fds = ()  # the call owns them now
+        finally:
+            fdpass.close_all(fds)
 
-    async def _run_call(self, req: codec.Request, method: Method, call: _Call, receive) -> None:
+    async def _run_call(self, req: codec.Request, method: Method, call: _Call, receive,
+                        fds: tuple[int, ...] = ()) -> None:
+        try:
+            await self._run_call_with(req, method, call, receive, fds)
+        finally:
+            fdpass.close_all(fds)
+
+    async def _run_call_with(self, req: codec.Request, method: Method, call: _Call, receive,
+                             fds: tuple[int, ...]) -> None:
         deadline = deadline_from(req.meta, self.server.default_timeout)
         if method.stream != "none":
             deadline = math.inf if req.meta.deadline is None else deadline
@@ -137,6 +161,7 @@ class Connection:
             send_item=(lambda item: self.send(codec.StreamItem(id=req.id, item=unstructure(item))))
             if method.stream in ("server", "bidi") else None,
             incoming=receive,
+            fds=fds,
         )
         error: errdefs.DockyardError | None = None
         result: Any = None

@@ -10,7 +10,9 @@ A method takes the call context and its request (an attrs message structured by
 the one converter) and returns something the converter can unstructure.
 ``stream="server"`` methods send items with ``await ctx.send(item)`` before they
 return; ``stream="client"`` methods read the caller's items with
-``async for item in ctx.items()``.
+``async for item in ctx.items()``.  Descriptors the caller passed with the
+request (unix socket only) are ``ctx.fd(i)``: the handler reads them during the
+call and never closes them (the server does, when the call ends).
 """
 
 from __future__ import annotations
@@ -71,6 +73,7 @@ class CallContext:
     send_item: Callable[[Any], Awaitable[None]] | None = None
     incoming: trio.MemoryReceiveChannel | None = None
     peer_uid: int | None = None
+    fds: tuple[int, ...] = ()  # passed with the request; closed by the server after the call
 
     @property
     def namespace(self) -> str:
@@ -92,6 +95,13 @@ class CallContext:
         if self.send_item is None:
             raise errdefs.FailedPrecondition(f"{self.method} is not a streaming method")
         await self.send_item(item)
+
+    def fd(self, index: int, what: str) -> int:
+        """The ``index``-th descriptor passed with the request; ``what`` names it in errors."""
+        if not isinstance(index, int) or not 0 <= index < len(self.fds):
+            raise errdefs.InvalidArgument(
+                f"{what}: descriptor {index} was not passed with the request ({len(self.fds)} were)")
+        return self.fds[index]
 
     async def items(self):
         if self.incoming is None:

@@ -15,7 +15,8 @@ scalars = st.one_of(st.none(), st.booleans(), st.integers(-2**63, 2**64 - 1), st
 values = st.recursive(scalars, lambda inner: st.one_of(
     st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=8), inner, max_size=4)), max_leaves=12)
 metas = st.builds(codec.Metadata, namespace=st.none() | st.text(max_size=10),
-                  lease=st.none() | st.text(max_size=10), deadline=st.none() | st.integers(0, 2**62))
+                  lease=st.none() | st.text(max_size=10), deadline=st.none() | st.integers(0, 2**62),
+                  fds=st.none() | st.integers(0, codec.MAX_CALL_FDS))
 events = st.one_of(
     st.builds(codec.Request, id=ids, method=st.text(min_size=1, max_size=20),
               params=st.dictionaries(st.text(max_size=8), values, max_size=4), meta=metas),
@@ -118,3 +119,18 @@ def test_structure_rejects_unknown_and_mistyped_fields():
         structure({"name": 5}, Sample)
     assert unstructure(Sample(name="a")) == {"name": "a", "labels": {}, "size": 0, "data": b"",
                                              "parent": None, "items": []}
+
+
+def test_request_metadata_counts_passed_descriptors():
+    frame = codec.encode(codec.Request(id=1, method="A.B", params={}, meta=codec.Metadata(fds=2)))
+    conn = codec.Connection()
+    conn.receive_data(frame)
+    assert next(conn.events()).meta.fds == 2
+
+
+@pytest.mark.parametrize("fds", [-1, codec.MAX_CALL_FDS + 1, "1", True, 1.0])
+def test_a_bad_descriptor_count_is_a_protocol_error(fds):
+    conn = codec.Connection()
+    conn.receive_data(msgpack.packb([0, 1, "A.B", [{}, {"fds": fds}]]))
+    with pytest.raises(codec.ProtocolError, match="metadata fds"):
+        list(conn.events())
