@@ -122,11 +122,49 @@ def default_spec(namespace: str, container_id: str) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True)
+class ImageDefaults:
+    """The process defaults a container takes from its image config; travels as a plain map.
+
+    ``entrypoint``/``cmd`` are None when the config leaves them unset.
+    """
+
+    entrypoint: tuple[str, ...] | None = None
+    cmd: tuple[str, ...] | None = None
+    env: tuple[str, ...] = ()
+    working_dir: str = ""
+    user: str = ""
+
+    @classmethod
+    def of(cls, config: Any) -> "ImageDefaults":
+        """From an ``oci.manifest.ImageConfig``."""
+        return cls(entrypoint=config.entrypoint, cmd=config.cmd, env=tuple(config.env),
+                   working_dir=config.working_dir, user=config.user)
+
+    def to_wire(self) -> dict[str, Any]:
+        return {"entrypoint": None if self.entrypoint is None else list(self.entrypoint),
+                "cmd": None if self.cmd is None else list(self.cmd),
+                "env": list(self.env), "working_dir": self.working_dir, "user": self.user}
+
+    @classmethod
+    def from_wire(cls, data: dict[str, Any]) -> "ImageDefaults":
+        def strings(key: str) -> tuple[str, ...] | None:
+            value = data.get(key)
+            if value is None:
+                return None
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise InvalidArgument(f"image defaults: {key} must be a list of strings")
+            return tuple(value)
+
+        return cls(entrypoint=strings("entrypoint"), cmd=strings("cmd"), env=strings("env") or (),
+                   working_dir=str(data.get("working_dir") or ""), user=str(data.get("user") or ""))
+
+
 def generate(namespace: str, container_id: str, options: SpecOptions, *, image: Any = None) -> dict[str, Any]:
     """The OCI runtime spec for ``container_id`` from the defaults, ``image`` config and ``options``.
 
     ``image`` is anything with ``entrypoint``, ``cmd``, ``env``, ``working_dir``
-    and ``user`` (``oci.manifest.ImageConfig``), or None.
+    and ``user`` (``ImageDefaults``, ``oci.manifest.ImageConfig``), or None.
     """
     spec = default_spec(namespace, container_id)
     process = spec["process"]

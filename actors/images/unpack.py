@@ -31,7 +31,7 @@ from oci.identity import (
     LABEL_SNAPSHOT_DIFF_ID, LABEL_SNAPSHOT_PARENT_CHAIN_ID, LABEL_SNAPSHOT_PREFIX, LABEL_SNAPSHOT_REF,
     LABEL_UNCOMPRESSED, chain_ids, gc_snapshot_label,
 )
-from oci.imagecheck import rootfs
+from oci.imagecheck import RootFS, rootfs
 from wire import errdefs
 
 from .blobs import thread_reader
@@ -113,8 +113,8 @@ class Unpacker:
         return stores[self.snapshotter_name]
 
     async def unpack(self, ns: str, manifest_desc: Descriptor, *, lease: str | None,
-                     progress=None) -> str:
-        """Unpack every layer of ``manifest_desc``; returns the top chain ID."""
+                     progress=None) -> RootFS:
+        """Unpack every layer of ``manifest_desc``; returns what was unpacked (``chain_id`` is the top)."""
         read = thread_reader(self.content, ns)
         fs = await trio.to_thread.run_sync(rootfs, manifest_desc, read)
         chain = chain_ids(fs.diff_ids)
@@ -127,7 +127,7 @@ class Unpacker:
         if top:
             key = gc_snapshot_label(self.snapshotter_name)
             await self.content.update(ns, fs.manifest.config.digest, {key: top}, [f"labels.{key}"])
-        return top
+        return fs
 
     async def is_unpacked(self, ns: str, manifest_desc: Descriptor) -> bool:
         fs = await trio.to_thread.run_sync(rootfs, manifest_desc, thread_reader(self.content, ns))

@@ -120,7 +120,8 @@ class Importer:
 
         unpacked: dict[str, str] = {}
         if options.unpack and images:
-            unpacked = await self.unpack_images(ns, images, options, matcher, lease)
+            unpacked = {name: fs.chain_id
+                        for name, fs in (await self.unpack_images(ns, images, options, matcher, lease)).items()}
         self._publish(ns, TransferProgress(event="Completed import", progress=reader.received,
                                            total=reader.received))
         return ImportResult(images=tuple(images), unpacked=unpacked, bytes_read=reader.received)
@@ -137,15 +138,16 @@ class Importer:
             return await store.update(ns, image, ["target"], lease=lease)
 
     async def unpack_images(self, ns: str, images: list[Image], options: ImportOptions,
-                      matcher: platforms.Matcher, lease: str) -> dict[str, str]:
+                      matcher: platforms.Matcher, lease: str) -> dict[str, RootFS]:
+        """Unpack each image's manifest for ``matcher``: image name → what was unpacked."""
         if self.differ is None:
             raise errdefs.FailedPrecondition("import: cannot unpack: no differ plugin is loaded")
         unpacker = Unpacker(metadata=self.metadata, differ=self.differ, snapshotter_name=options.snapshotter,
                             layer_timeout=self.layer_timeout, cleanup_timeout=self.cleanup_timeout)
         unpack_matcher = platforms.host_matcher() if options.all_platforms else matcher
         read = thread_reader(self.metadata.content_store, ns)
-        done: dict[str, str] = {}
-        unpacked: dict[str, str] = {}
+        done: dict[str, RootFS] = {}
+        unpacked: dict[str, RootFS] = {}
         for image in images:
             try:
                 manifest = await trio.to_thread.run_sync(manifest_for, image.target, unpack_matcher, read)

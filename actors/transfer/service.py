@@ -14,6 +14,7 @@ from typing import Any
 import attrs
 
 from actors.rpc.service import CallContext, Service, rpc
+from oci.spec import ImageDefaults
 
 from .exports import ExportOptions, export_archive
 from .imports import Importer, ImportOptions, matcher_for
@@ -80,7 +81,11 @@ class TransferService(Service):
 
     @rpc(UnpackImage)
     async def Unpack(self, ctx: CallContext, req: UnpackImage) -> dict:
-        """Unpack an image already in the content store (what ``images mount`` needs first)."""
+        """Unpack an image already in the content store (what ``images mount`` and ``run`` need first).
+
+        Returns the top ``chain_id``, the ``image`` record and the image config's process
+        defaults (``config``), so a client that runs the image needs no further reads.
+        """
         ns = ctx.namespace
         importer = self._importer()
         image = await self.metadata.image_store.get(ns, req.name)
@@ -88,7 +93,8 @@ class TransferService(Service):
         options = ImportOptions(snapshotter=req.snapshotter)
         async with self._lease(ctx, ns) as lease:
             unpacked = await importer.unpack_images(ns, [image], options, matcher, lease)
-        return {"chain_id": unpacked.get(image.name, "")}
+        fs = unpacked[image.name]
+        return {"chain_id": fs.chain_id, "image": image, "config": ImageDefaults.of(fs.config).to_wire()}
 
     @rpc(ExportArchive, stream="server")
     async def Export(self, ctx: CallContext, req: ExportArchive) -> dict:

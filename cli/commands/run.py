@@ -99,16 +99,15 @@ def create_container(ctx, args, ref: str, cid: str, cmd: list[str]) -> dict:
             raise errdefs.NotFound(f"rootfs {rootfs}: not a directory")
         container["spec"] = specs.generate(ctx.namespace, cid, specs.SpecOptions(rootfs=rootfs, **options))
         return ctx.call("Containers.Create", {"container": container})
-    image, config, chain = resolve_image(ctx, ref, args.platform)
-    container["spec"] = specs.generate(ctx.namespace, cid, specs.SpecOptions(**options), image=config)
-    container.update(image=image["name"], snapshotter=args.snapshotter, snapshot_key=cid)
     lease = _temporary_lease(ctx)
     try:
-        ctx.call("Transfer.Unpack", {"name": image["name"], "platform": args.platform,
-                                     "snapshotter": args.snapshotter}, lease=lease)
+        unpacked = unpack_image(ctx, ref, args.platform, args.snapshotter, lease)
+        container["spec"] = specs.generate(ctx.namespace, cid, specs.SpecOptions(**options),
+                                           image=specs.ImageDefaults.from_wire(unpacked["config"]))
+        container.update(image=unpacked["image"]["name"], snapshotter=args.snapshotter, snapshot_key=cid)
         try:
-            ctx.call("Snapshots.Prepare", {"snapshotter": args.snapshotter, "key": cid, "parent": chain},
-                     lease=lease)
+            ctx.call("Snapshots.Prepare", {"snapshotter": args.snapshotter, "key": cid,
+                                           "parent": unpacked["chain_id"]}, lease=lease)
         except errdefs.AlreadyExists:
             raise errdefs.AlreadyExists(f"snapshot {cid!r}: already exists") from None
         try:
@@ -121,33 +120,42 @@ def create_container(ctx, args, ref: str, cid: str, cmd: list[str]) -> dict:
             _quietly(ctx, "Leases.Delete", {"id": lease})
 
 
-def resolve_image(ctx, ref: str, platform: str):
-    """The image record, its config and its chain ID (NotFound when the image is not there)."""
-    from cli.commands.images import RemoteContent, _descriptor, _matcher
-    from oci import imagecheck
+def unpack_image(ctx, ref: str, platform: str, snapshotter: str, lease: str) -> dict:
+    """``Transfer.Unpack`` of ``ref`` (as given, then normalized): chain ID, image record, config defaults.
 
-    name = ref
-    try:
-        image = ctx.call("Images.Get", {"name": name})
-    except errdefs.NotFound:
-        from oci import reference
-
+    The daemon checks the image and reports what the container needs, so the
+    client reads no manifest or config itself.  NotFound names ``ref`` when no
+    such image exists; otherwise it is the daemon's (a missing blob, platform, ...).
+    """
+    params = {"platform": platform, "snapshotter": snapshotter}
+    for name in _names(ref):
         try:
-            name = str(reference.parse(ref))
-        except errdefs.InvalidArgument:
-            raise errdefs.NotFound(f"image {ref!r}: not found") from None
-        if name == ref:
-            raise errdefs.NotFound(f"image {ref!r}: not found") from None
-        try:
-            image = ctx.call("Images.Get", {"name": name})
+            return ctx.call("Transfer.Unpack", {"name": name, **params}, lease=lease)
         except errdefs.NotFound:
-            raise errdefs.NotFound(f"image {ref!r}: not found") from None
-    image = image.get("image", image)
-    remote = RemoteContent(ctx)
-    manifest = imagecheck.manifest_for(_descriptor(image["target"]), _matcher([platform] if platform else [], False),
-                                       remote.read_blob)
-    root = imagecheck.rootfs(manifest, remote.read_blob)
-    return image, root.config, root.chain_id
+            if _image_exists(ctx, name):
+                raise
+    raise errdefs.NotFound(f"image {ref!r}: not found")
+
+
+def _names(ref: str):
+    """``ref`` as given, then its normalized form (``busybox`` → ``docker.io/library/busybox:latest``)."""
+    yield ref
+    from oci import reference
+
+    try:
+        name = str(reference.parse(ref))
+    except errdefs.InvalidArgument:
+        return
+    if name != ref:
+        yield name
+
+
+def _image_exists(ctx, name: str) -> bool:
+    try:
+        ctx.call("Images.Get", {"name": name})
+    except errdefs.NotFound:
+        return False
+    return True
 
 
 def _temporary_lease(ctx) -> str:

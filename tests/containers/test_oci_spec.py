@@ -136,3 +136,28 @@ def test_merge_env_last_value_wins_and_keys_unique(base, extra):
     expected = dict(base)
     expected.update(dict(extra))
     assert dict(item.split("=", 1) for item in out) == expected
+
+
+_strings = st.lists(st.text(max_size=8), max_size=4).map(tuple)
+
+
+@given(entrypoint=st.none() | _strings, cmd=st.none() | _strings, env=_strings,
+       working_dir=st.text(max_size=8), user=st.text(max_size=8))
+def test_image_defaults_survive_the_wire(entrypoint, cmd, env, working_dir, user):
+    config = ImageConfig(os="linux", architecture="amd64", env=env, entrypoint=entrypoint, cmd=cmd,
+                         working_dir=working_dir, user=user)
+    defaults = S.ImageDefaults.of(config)
+    assert S.ImageDefaults.from_wire(defaults.to_wire()) == defaults
+
+
+def test_image_defaults_build_the_same_spec_as_the_config():
+    options = S.SpecOptions(args=("--verbose",), env=("B=2",))
+    from_config = S.generate("default", "c1", options, image=IMAGE)
+    from_wire = S.generate("default", "c1", options, image=S.ImageDefaults.from_wire(S.ImageDefaults.of(IMAGE).to_wire()))
+    assert from_wire == from_config
+    assert from_wire["process"]["args"] == ["/entry", "--verbose"]
+
+
+def test_image_defaults_refuse_a_malformed_map():
+    with pytest.raises(errdefs.InvalidArgument, match="cmd"):
+        S.ImageDefaults.from_wire({"cmd": "not a list"})

@@ -133,6 +133,9 @@ def test_unpack_again_skips_every_layer(daemon, image):
                                                              'topic=="/transfer/progress"']})
         result = daemon.call("Transfer.Unpack", {"name": NAME})
         assert result["chain_id"] == chain_ids(image.diff_ids)[-1]
+        assert result["image"]["name"] == NAME and result["image"]["target"]["digest"] == image.manifest.digest
+        assert result["config"] == {"entrypoint": None, "cmd": ["/bin/sh"], "env": [], "working_dir": "",
+                                    "user": ""}
         got = [next(events) for _ in range(len(image.layers))]
         events.close()
     assert [e["topic"] for e in got] == ["/transfer/progress"] * len(image.layers)
