@@ -1,8 +1,8 @@
 """``dockyard run [--rm] [-d] [-t] [spec options] IMAGE ID [ARGS...]``, as ``ctr run``.
 
-The smart client does the work: it resolves the image (``Images.Get`` and the
-content it names), unpacks it and prepares the snapshot (key = container id,
-parent = the image's chain ID), builds the OCI spec (``oci.spec``), creates the
+The smart client does the work: it unpacks the image (``Transfer.Unpack``, which
+also reports its chain ID and config defaults), prepares the snapshot (key =
+container id, parent = the chain ID), builds the OCI spec (``oci.spec``), creates the
 container and the task with FIFOs under ``<state>/fifo/<random>/``, forwards
 signals, and exits with the container's exit status.  ``--rootfs`` runs a
 directory instead of an image (the IMAGE argument is then omitted).
