@@ -21,6 +21,7 @@ from wire.errdefs import DockyardError, Internal, InvalidArgument
 
 from .media import MEDIA_TYPE_TAR, layer_compression
 from .dircache import DirCache
+from .readahead import read_ahead
 from .saferoot import clean_name, fd_path, open_dir_in_root, open_root
 from .streams import CHUNK, DigestReader, decompressing_reader
 from .tarstream import iter_members, member_xattrs, pax_time_ns
@@ -72,10 +73,11 @@ def apply_layer(
     extractor = _Extractor(root_fd=root_fd, overlay=overlay, dirs=DirCache(root_fd))
     try:
         extractor.open_lowers([os.fspath(p) for p in lowers])
-        for tar, member in iter_members(tar_bytes):
-            extractor.entry(tar, member)
-        extractor.finish()
-        tar_bytes.drain()  # trailing padding counts in the DiffID; drains the blob too
+        with read_ahead(tar_bytes) as ahead:  # inflating and hashing in a helper thread
+            for tar, member in iter_members(ahead):
+                extractor.entry(tar, member)
+            extractor.finish()
+            ahead.drain()  # trailing padding counts in the DiffID; drains the blob too
     finally:
         extractor.close()
     return ApplyResult(digest=tar_bytes.digest(), size=tar_bytes.size)

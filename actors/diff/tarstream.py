@@ -10,11 +10,15 @@ from __future__ import annotations
 
 import tarfile
 from decimal import Decimal, InvalidOperation
-from typing import Iterator
+from typing import Iterator, Protocol
 
 from wire.errdefs import InvalidArgument
 
-from .streams import DigestReader
+from .streams import Readable
+
+
+class SizedReader(Readable, Protocol):
+    size: int  # bytes read so far
 
 MAX_METADATA_BLOCK = 16 << 20  # pax headers and GNU long names
 _METADATA_TYPES = {
@@ -62,7 +66,7 @@ class StrictTarInfo(tarfile.TarInfo):
             raise InvalidArgument(f"layer tar: invalid header ({exc})") from None
 
 
-def iter_members(reader: DigestReader) -> Iterator[tuple[tarfile.TarFile, tarfile.TarInfo]]:
+def iter_members(reader: SizedReader) -> Iterator[tuple[tarfile.TarFile, tarfile.TarInfo]]:
     """Yield (tar, member) for each entry; the member's data is readable
     through ``tar.extractfile(member)`` until the next one is requested.
 
