@@ -7,6 +7,8 @@ machine's configured Debian mirror, tarred into a one-layer gzip OCI image and
 cached under /var/tmp/dockyard-bench/ (if debootstrap fails, a ~120 MB tree of
 ~10,000 files is generated instead).  Each run starts a fresh daemon root (and a
 fresh containerd) so nothing is shared between runs; figures are medians of ``--runs``.
+dockyard and containerd runs alternate (A B A B ...), each after ``sync``, so both
+sides see the same machine state and no run pays for the previous one's writeback.
 """
 
 from __future__ import annotations
@@ -155,31 +157,46 @@ def _timed(fn) -> float:
     return time.perf_counter() - start
 
 
-def bench_dockyard(image: Path, runs: int) -> tuple[float, float, float]:
-    """(import+unpack s, export s, exported MB), each run on a fresh daemon root (nothing shared)."""
-    imports, exports, exported_mb = [], [], 0.0
-    for _ in range(runs):
-        with dockyard_daemon() as d:
-            imports.append(_timed(lambda: d.cli("images", "import", str(image), timeout=600)))
-            out = Path(tempfile.mkdtemp(prefix="export-")) / "out.tar"
-            exports.append(_timed(lambda: d.cli("images", "export", str(out), IMAGE_NAME, timeout=600)))
-            exported_mb = out.stat().st_size / 1e6
-            shutil.rmtree(out.parent, ignore_errors=True)
-    return _median(imports), _median(exports), exported_mb
+def run_dockyard(image: Path) -> tuple[float, float, float]:
+    """(import+unpack s, export s, exported MB) on a fresh daemon root (nothing shared), after ``sync``."""
+    os.sync()
+    with dockyard_daemon() as d:
+        imported = _timed(lambda: d.cli("images", "import", str(image), timeout=600))
+        out = Path(tempfile.mkdtemp(prefix="export-")) / "out.tar"
+        exported = _timed(lambda: d.cli("images", "export", str(out), IMAGE_NAME, timeout=600))
+        exported_mb = out.stat().st_size / 1e6
+        shutil.rmtree(out.parent, ignore_errors=True)
+    return imported, exported, exported_mb
 
 
-def bench_containerd(image: Path, runs: int) -> tuple[float, float, float] | None:
-    imports, exports, exported_mb = [], [], 0.0
+def run_containerd(image: Path) -> tuple[float, float, float] | None:
+    os.sync()
+    with containerd() as c:
+        if c is None:
+            return None
+        imported = _timed(lambda: c.ctr("images", "import", "--snapshotter", "overlayfs", str(image)))
+        out = Path(tempfile.mkdtemp(prefix="export-")) / "out.tar"
+        exported = _timed(lambda: c.ctr("images", "export", str(out), IMAGE_NAME))
+        exported_mb = out.stat().st_size / 1e6
+        shutil.rmtree(out.parent, ignore_errors=True)
+    return imported, exported, exported_mb
+
+
+def _medians(runs: list[tuple[float, float, float]]) -> tuple[float, float, float] | None:
+    if not runs:
+        return None
+    return _median([r[0] for r in runs]), _median([r[1] for r in runs]), runs[-1][2]
+
+
+def bench_pairs(image: Path, runs: int):
+    """dockyard and containerd runs alternate (A B A B ...) so both see the same machine state."""
+    ours, theirs = [], []
     for _ in range(runs):
-        with containerd() as c:
-            if c is None:
-                return None
-            imports.append(_timed(lambda: c.ctr("images", "import", "--snapshotter", "overlayfs", str(image))))
-            out = Path(tempfile.mkdtemp(prefix="export-")) / "out.tar"
-            exports.append(_timed(lambda: c.ctr("images", "export", str(out), IMAGE_NAME)))
-            exported_mb = out.stat().st_size / 1e6
-            shutil.rmtree(out.parent, ignore_errors=True)
-    return _median(imports), _median(exports), exported_mb
+        ours.append(run_dockyard(image))
+        other = run_containerd(image)
+        if other is not None:
+            theirs.append(other)
+    return _medians(ours), _medians(theirs)
 
 
 def main() -> None:
@@ -189,8 +206,7 @@ def main() -> None:
     image = build_image()
     size_mb = image.stat().st_size / 1e6
     print(f"image: {image} ({size_mb:.1f} MB)", flush=True)
-    dy_import, dy_export, dy_mb = bench_dockyard(image, args.runs)
-    theirs = bench_containerd(image, args.runs)
+    (dy_import, dy_export, dy_mb), theirs = bench_pairs(image, args.runs)
     ct_import, ct_export, ct_mb = theirs if theirs is not None else (None, None, 0.0)
     report(f"import+unpack {size_mb:.0f} MB minbase, cold (s)", dy_import, ct_import, "s")
     report("export (MB/s)", dy_mb / dy_export, (ct_mb / ct_export) if ct_export else None, "MB/s",
