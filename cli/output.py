@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import sys
-from typing import Any, Iterable, Sequence
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # annotations only: every import is paid by each CLI command
+    from typing import Any, Iterable, Sequence
 
 
 def table(headers: Sequence[str], rows: Iterable[Sequence[Any]], out=None) -> None:
@@ -31,6 +33,8 @@ def _cell(value: Any) -> str:
 
 
 def to_json(value: Any, out=None, *, pretty: bool = True) -> None:
+    import json
+
     out = out or sys.stdout
     out.write(json.dumps(value, indent=2 if pretty else None, sort_keys=True, default=_default) + "\n")
 

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import secrets
-import shutil
 import signal
 import sys
 import threading
@@ -97,7 +95,7 @@ class Fifos:
     def create(cls, state: str, name: str, *, tty: bool) -> "Fifos":
         base = os.path.join(state, "fifo")
         os.makedirs(base, mode=0o700, exist_ok=True)
-        directory = os.path.join(base, secrets.token_hex(8))
+        directory = os.path.join(base, os.urandom(8).hex())
         os.mkdir(directory, 0o700)
         paths = [os.path.join(directory, f"{name}-{kind}") for kind in ("stdin", "stdout", "stderr")]
         if tty:
@@ -109,7 +107,7 @@ class Fifos:
 
     def remove(self) -> None:
         if self.directory:
-            shutil.rmtree(self.directory, ignore_errors=True)
+            _remove_tree(self.directory)
 
 
 def remove_fifo_dir(state: str, process: dict) -> None:
@@ -118,8 +116,14 @@ def remove_fifo_dir(state: str, process: dict) -> None:
     for key in ("stdin", "stdout", "stderr"):
         path = process.get(key) or ""
         if path.startswith(base):
-            shutil.rmtree(os.path.dirname(path), ignore_errors=True)
+            _remove_tree(os.path.dirname(path))
             return
+
+
+def _remove_tree(path: str) -> None:
+    import shutil  # imported here: most task commands never remove FIFOs
+
+    shutil.rmtree(path, ignore_errors=True)
 
 
 class Attachment:
