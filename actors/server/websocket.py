@@ -5,24 +5,33 @@ A client must present the bearer token (``Authorization: Bearer <token>``, or
 file the daemon creates when missing.  Each envelope is one JSON text message.
 A slow consumer is closed with code 4008 and the reason "fell behind at N"; a
 ``since`` older than the backlog is refused with code 4004 and says so.
+
+The port is bound at start-up, but trio-websocket (with wsproto, ~25 ms of
+imports) is loaded only when the first client knocks: most daemon starts
+never serve a websocket, and a restart should answer RPCs first.
 """
 
 from __future__ import annotations
 
 import base64
 import hmac
+import importlib
 import json
 import logging
 import os
 import secrets
 import urllib.parse
+from typing import TYPE_CHECKING
 
-from trio_websocket import ConnectionClosed, WebSocketRequest, serve_websocket
+import trio
 
 from actors.core import Actor, ChildSpec
 from actors.plugin import EVENT, SERVER, InitContext, SkipPlugin, plugin
 from wire import errdefs
 from wire.converter import unstructure
+
+if TYPE_CHECKING:
+    from trio_websocket import WebSocketRequest
 
 log = logging.getLogger("dockyard.websocket")
 
@@ -51,6 +60,11 @@ def load_or_create_token(path: str) -> str:
     return token
 
 
+async def _knock(listener: trio.SocketListener, done: trio.CancelScope) -> None:
+    await trio.lowlevel.wait_readable(listener.socket)  # a connection waits in the backlog
+    done.cancel()
+
+
 def _json_default(value):
     if isinstance(value, bytes):
         return base64.b64encode(value).decode()
@@ -66,14 +80,35 @@ class WebsocketServer(Actor):
         self.addr_file = addr_file
         self.clients = 0
         self.refused = 0
+        self._ws = None  # the trio_websocket module, once the first client has called
 
     async def on_start(self) -> None:
-        server = await self.nursery.start(serve_websocket, self.handle, self.host, self.port, None)
-        self.port = server.port
+        listeners = await trio.open_tcp_listeners(self.port, host=self.host)
+        ports = {listener.socket.getsockname()[1] for listener in listeners}
+        if len(ports) != 1:
+            for listener in listeners:
+                listener.socket.close()
+            raise errdefs.InvalidArgument(
+                f"websocket address {self.host}:{self.port}: binds {len(listeners)} sockets on different ports; "
+                "give one address or a fixed port")
+        (self.port,) = ports
+        self.nursery.start_soon(self._serve_from_first_client, listeners)
         with open(self.addr_file + ".tmp", "w") as fh:
             fh.write(f"{self.host}:{self.port}\n")
         os.replace(self.addr_file + ".tmp", self.addr_file)
         log.info("websocket events on ws://%s:%d/events", self.host, self.port)
+
+    async def _serve_from_first_client(self, listeners: list[trio.SocketListener]) -> None:
+        """Wait (not accepting) until a client knocks, then load trio-websocket and serve for good."""
+        try:
+            async with trio.open_nursery() as knocks:
+                for listener in listeners:
+                    knocks.start_soon(_knock, listener, knocks.cancel_scope)
+            self._ws = await trio.to_thread.run_sync(importlib.import_module, "trio_websocket")
+            await self._ws.WebSocketServer(self.handle, listeners).run()
+        finally:
+            for listener in listeners:
+                listener.socket.close()
 
     def _authorized(self, request: WebSocketRequest, query: dict[str, list[str]]) -> bool:
         presented = ""
@@ -102,7 +137,7 @@ class WebsocketServer(Actor):
         self.clients += 1
         try:
             await self._stream(ws, query)
-        except ConnectionClosed:
+        except self._ws.ConnectionClosed:
             pass
         finally:
             self.clients -= 1
