@@ -26,8 +26,16 @@ def test_unknown_word_falls_back_to_all_commands():
 
 
 def test_task_commands_import_nothing_they_do_not_use():
-    # each of these cost 1-4 ms per command: typing, secrets (hmac, hashlib, random), json
-    # (shutil stays: argparse imports it for every parser it builds)
+    # each of these cost 1-5 ms per command: typing, secrets (hmac, hashlib, random), json,
+    # shutil (bz2, lzma; argparse asks it for the terminal width: cli.main.Parser does not)
     mods = imported_by("tasks", "kill", "-s", "SIGKILL", "c1")
     assert "cli.commands.tasks" in mods
-    assert not {"typing", "secrets", "json", "attrs", "trio"} & mods
+    assert not {"typing", "secrets", "shutil", "json", "attrs", "trio"} & mods
+
+
+def test_help_is_as_wide_as_columns_says():
+    env = {"COLUMNS": "50", "PATH": "/usr/bin:/bin"}
+    out = subprocess.run([sys.executable, "-m", "cli.main", "tasks", "kill", "--help"], capture_output=True,
+                         text=True, check=True, env=env).stdout
+    assert max(len(line) for line in out.splitlines()) <= 48
+    assert "--signal" in out
