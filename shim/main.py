@@ -2,10 +2,13 @@
 
     dockyard-shim-runc-v1 -namespace NS -address DAEMON_SOCK -id ID [-debug] start
     dockyard-shim-runc-v1 -namespace NS -address DAEMON_SOCK -id ID -bundle PATH delete
+    dockyard-shim-runc-v1 -address DAEMON_SOCK -socket PATH zygote
 
 ``start`` (cwd = bundle) joins the group's running shim when its socket answers;
 otherwise it binds the socket itself, double-forks the server into its own
 session, and prints the bootstrap JSON once the socket is listening.
+``zygote`` starts the fork server (``zygote.py``) that does what ``start`` does
+without a Python start-up per shim.
 """
 
 from __future__ import annotations
@@ -65,6 +68,11 @@ def main(argv: list[str] | None = None) -> None:
         if flags.get("v") or flags.get("version"):
             print(VERSION)
             return
+        if action == "zygote":
+            from .zygote import boot
+
+            boot(flags)
+            return
         if not flags["namespace"]:
             raise UsageError("shim namespace cannot be empty")
         if not flags["id"]:
@@ -87,23 +95,29 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def start(flags: dict) -> None:
+    sys.stdout.write(json.dumps(launch(flags)) + "\n")
+    sys.stdout.flush()
+
+
+def launch(flags: dict) -> dict:
+    """What ``start`` does, for the CLI and the zygote alike: the bootstrap dict of the group's shim."""
     bundle = os.path.abspath(flags["bundle"] or os.getcwd())
     group = grp.group_of(bundle, flags["id"])
     path = grp.socket_path(bundle, flags["address"], flags["namespace"], group)
     os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
-    lock_fd = _lock(os.path.dirname(path))
+    lock_fd = lock(os.path.dirname(path))
     try:
-        if not _answers(path):
-            listener = _listen(path)
-            _spawn_server(listener, flags, bundle, group, path, lock_fd)
+        if not answers(path):
+            listener = listen(path)
+            spawn_detached(lambda ready_fd: _serve(listener, flags, bundle, group, path, ready_fd), lock_fd,
+                           f"the shim server did not come up (see {os.path.join(bundle, 'shim.log')})")
             listener.close()
     finally:
         os.close(lock_fd)
-    sys.stdout.write(json.dumps(grp.bootstrap(path)) + "\n")
-    sys.stdout.flush()
+    return grp.bootstrap(path)
 
 
-def _lock(directory: str) -> int:
+def lock(directory: str) -> int:
     """flock the socket dir: check-then-bind of a group socket is one step across starts."""
     import fcntl
 
@@ -120,7 +134,7 @@ def _lock(directory: str) -> int:
             time.sleep(0.01)
 
 
-def _answers(path: str) -> bool:
+def answers(path: str) -> bool:
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         sock.connect(path)
@@ -131,7 +145,7 @@ def _answers(path: str) -> bool:
         sock.close()
 
 
-def _listen(path: str) -> socket.socket:
+def listen(path: str) -> socket.socket:
     try:
         os.unlink(path)  # stale: nobody answered on it
     except FileNotFoundError:
@@ -143,10 +157,10 @@ def _listen(path: str) -> socket.socket:
     return sock
 
 
-def _spawn_server(listener: socket.socket, flags: dict, bundle: str, group: str, path: str, lock_fd: int) -> None:
-    """Double fork: the server is orphaned into its own session, nobody's child to wait for.
+def spawn_detached(serve, lock_fd: int, not_ready: str) -> None:
+    """Double fork: ``serve(ready_fd)`` runs orphaned in its own session, nobody's child to wait for.
 
-    Returns once the server reported ready (subreaper set, shim.pid written).
+    Returns once the server reported ready by writing to ``ready_fd``.
     """
     sys.stdout.flush()
     sys.stderr.flush()
@@ -159,7 +173,7 @@ def _spawn_server(listener: socket.socket, flags: dict, bundle: str, group: str,
             os.setsid()
             if os.fork() != 0:
                 os._exit(0)
-            _serve(listener, flags, bundle, group, path, ready_w)
+            serve(ready_w)
         except BaseException:
             import traceback
 
@@ -172,7 +186,7 @@ def _spawn_server(listener: socket.socket, flags: dict, bundle: str, group: str,
         import select
 
         if not select.select([ready_r], [], [], READY_TIMEOUT)[0] or not os.read(ready_r, 64):
-            raise RuntimeError(f"the shim server did not come up (see {os.path.join(bundle, 'shim.log')})")
+            raise RuntimeError(not_ready)
     finally:
         os.close(ready_r)
 
@@ -271,7 +285,7 @@ def delete(flags: dict) -> None:
             status, exited_at = event.get("exit_status", status), event.get("exited_at", exited_at)
     if flags["address"]:
         path = grp.socket_path(bundle, flags["address"], flags["namespace"], grp.group_of(bundle, cid))
-        if os.path.exists(path) and not _answers(path):
+        if os.path.exists(path) and not answers(path):
             try:
                 os.unlink(path)
             except OSError:

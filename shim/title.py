@@ -10,8 +10,14 @@ import os
 import sys
 
 
+_loaded: list = []  # the extension once loaded (a zygote loads it once for all the shims it forks)
+
+
 def set_title(title: str) -> bool:
     """True when the title was set; False when setproctitle is not installed."""
+    if _loaded:
+        _loaded[0].setproctitle(title)
+        return True
     from importlib.machinery import EXTENSION_SUFFIXES, ExtensionFileLoader, ModuleSpec
 
     name = "setproctitle._setproctitle"
@@ -25,5 +31,6 @@ def set_title(title: str) -> bool:
                 module = loader.create_module(spec)
                 loader.exec_module(module)
                 module.setproctitle(title)
+                _loaded.append(module)
                 return True
     return False

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 import time
 from typing import Any
 
@@ -25,7 +24,6 @@ from wire.events import TOPIC_TASK_DELETE, TOPIC_TASK_EXIT, TaskDelete, TaskExit
 
 from . import binary, bundle as bundles, shimcmd
 from .bundle import Bundle
-from .pool import Take, retire
 from .shim import Shim
 from .tasknet import TaskNetwork
 from .table import (
@@ -73,7 +71,7 @@ class TaskManager:
         self.timeouts = timeouts
         self.publish = publish  # (namespace, topic, event, timestamp) -> None
         self.table = None  # ActorRef of the TaskTable, set by the plugin
-        self.pool = None  # ActorRef of the ShimPool (None: no spares)
+        self.start_shim = shimcmd.start  # or the zygotes' start_shim (same signature), set by the plugin
         self.group_addresses: dict[tuple[str, str], str] = {}  # (namespace, group) → shim address
         self.ask_timeout = timeouts(ACTOR_ASK)
         self.call_timeout = timeouts(shimcmd.SHIM_CALL)
@@ -166,13 +164,6 @@ class TaskManager:
         spec = dict(spec)
         options = {**self.base_options(namespace), **(req.options or req.container["runtime"].get("options") or {})}
         steps = _Steps(f"create {namespace}/{cid}")
-        spare = None
-        if self.pool is not None and not options.get("group") and not _group_annotation(spec):
-            with trio.CancelScope(shield=True):  # a spare taken by a cancelled ask would be nobody's
-                spare = await self.pool.ask(Take(namespace=namespace, binary=shim_binary), timeout=self.ask_timeout)
-            if spare is not None:
-                options["group"] = spare.group
-                undo.append(lambda: self._retire_unused_spare(task, spare))
         network = self.network.plan(namespace, cid, spec)
         await trio.to_thread.run_sync(bundle.create, spec, options)
         undo.append(lambda: trio.to_thread.run_sync(bundle.remove))
@@ -184,23 +175,20 @@ class TaskManager:
         steps("bundle+network")
         group = options.get("group") or _group_annotation(spec)
         joined = None
-        if spare is None and group and (namespace, group) in self.group_addresses:
+        if group and (namespace, group) in self.group_addresses:
             joined = await self.ask(JoinShim(address=self.group_addresses[(namespace, group)], task_id=cid))
-        if spare is not None:
-            boot = spare.boot  # what `start` would print: the group's shim answers
-            await trio.to_thread.run_sync(_adopt_spare_files, spare.directory, bundle)
-        elif joined is not None:
+        if joined is not None:
             # the group's shim is connected and not leaving: `start` would only print its address
             boot = {"version": shimcmd.MAX_VERSION, "address": joined.address, "protocol": "msgpack-rpc"}
         else:
             # shielded (and bounded): a start cut short could leave a shim whose address nobody knows
             with trio.CancelScope(shield=True):
-                boot = await shimcmd.start(shim_binary, bundle.path, namespace, cid, self.settings.daemon_address,
-                                           timeout=self.timeouts(shimcmd.SHIM_START), debug=self.settings.shim_debug)
+                boot = await self.start_shim(shim_binary, bundle.path, namespace, cid, self.settings.daemon_address,
+                                             timeout=self.timeouts(shimcmd.SHIM_START), debug=self.settings.shim_debug)
             undo.append(lambda: self._retire_unused_shim(task, boot["address"]))
             if group:
                 self.group_addresses[(namespace, group)] = boot["address"]
-        steps("shim start" if spare is None and joined is None else "shim joined")
+        steps("shim start" if joined is None else "shim joined")
         await trio.to_thread.run_sync(_write_bootstrap, bundle, boot, shim_binary)
         shim = joined or await self.ask(AttachShim(address=boot["address"], namespace=namespace,
                                                    binary=shim_binary, task_id=cid))
@@ -222,11 +210,7 @@ class TaskManager:
 
     async def _retire_unused_shim(self, task: Task, address: str) -> None:
         if task.shim is None:  # started for this create, which failed before attaching it
-            await retire(address, "")
-
-    async def _retire_unused_spare(self, task: Task, spare) -> None:
-        if task.shim is None:  # the create failed before it used the spare: nobody else will stop it
-            await retire(spare.address, spare.directory)
+            await shimcmd.retire(address)
 
     async def _shim_delete_quietly(self, task: Task) -> None:
         try:
@@ -447,16 +431,6 @@ def _as_create_error(cid: str, exc: BaseException) -> errdefs.DockyardError:
 def _group_annotation(spec: dict) -> str:
     annotations = spec.get("annotations") or {}
     return annotations.get("io.dockyard.runc.v1.group") or annotations.get("io.kubernetes.cri.sandbox-id") or ""
-
-
-def _adopt_spare_files(directory: str, bundle: Bundle) -> None:
-    """The spare's shim.pid moves into the bundle (where tools look for it); its directory goes."""
-    try:
-        with open(os.path.join(directory, "shim.pid")) as fh:
-            bundle.write_text("shim.pid", fh.read().strip())
-    except FileNotFoundError:
-        pass
-    shutil.rmtree(directory, ignore_errors=True)
 
 
 def _write_bootstrap(bundle: Bundle, boot: dict, shim_binary: str) -> None:

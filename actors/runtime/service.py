@@ -23,7 +23,7 @@ from wire import errdefs, filters, identifiers
 
 from . import shimcmd
 from .manager import CreateTask, RuntimeSettings, TaskManager
-from .pool import ShimPool
+from .zygote import ZygoteKeeper, Zygotes
 from .table import TaskTable
 
 
@@ -35,7 +35,7 @@ class RuntimeConfig:
     cni_bin_dirs: list[str] = attrs.Factory(lambda: ["/opt/cni/bin", "/usr/lib/cni"])
     cni_network: str = ""  # default: the first conflist in cni_conf_dir
     shim_debug: bool = False
-    shim_pool: int = 1  # spare shims kept per namespace (0: start a shim per create)
+    shim_zygote: bool = True  # fork shims from a zygote per shim binary (False: run `start` per shim)
 
 
 @attrs.frozen(kw_only=True)
@@ -291,10 +291,11 @@ async def init_runtime(ic: InitContext) -> TaskManager:
     manager = TaskManager(settings, ic.timeouts, publish)
     proxies = await ic.spawn(ChildSpec(name="shims", supervisor=True,
                                        start=lambda: Supervisor("shims", intensity=1000, period=1.0)))
-    if cfg.shim_pool > 0:
-        manager.pool = await ic.spawn(ChildSpec(name="shim-pool", start=lambda: ShimPool(
-            bundle_root=bundle_root, daemon_address=ic.address, size=cfg.shim_pool,
-            start_timeout=ic.timeouts(shimcmd.SHIM_START), options_for=manager.base_options)))
+    if cfg.shim_zygote:
+        zygotes = Zygotes(bundle_root=bundle_root, daemon_state=ic.daemon_state, daemon_address=ic.address,
+                          launch_timeout=ic.timeouts(shimcmd.SHIM_START))
+        manager.start_shim = zygotes.start_shim
+        await ic.spawn(ChildSpec(name="shim-zygote", start=lambda: ZygoteKeeper(zygotes)))
     shim_state = os.path.join(bundle_root, ".shims")
     manager.table = await ic.spawn(ChildSpec(name="tasks", mailbox_size=1024, start=lambda: TaskTable(
         proxies=proxies, shim_state_dir=shim_state, publish=publish, call_timeout=ic.timeouts(shimcmd.SHIM_CALL),

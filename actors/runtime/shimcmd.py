@@ -15,6 +15,7 @@ import subprocess
 
 import trio
 
+from actors.rpc.client import open_client
 from actors.timeouts import register
 from wire import errdefs
 
@@ -25,6 +26,7 @@ SHIM_CALL = register("io.dockyard.timeout.shim.call", 10.0)
 SHIM_SHUTDOWN = register("io.dockyard.timeout.shim.shutdown", 3.0)
 
 MAX_VERSION = 3
+RETIRE_TIMEOUT = 2.0
 
 
 def _args(binary: str, namespace: str, address: str, cid: str, debug: bool) -> list[str]:
@@ -34,8 +36,9 @@ def _args(binary: str, namespace: str, address: str, cid: str, debug: bool) -> l
     return args
 
 
-async def _run(args: list[str], cwd: str, timeout: float, what: str) -> bytes:
-    env = dict(os.environ, NAMESPACE=args[2])
+async def run(args: list[str], cwd: str, timeout: float, what: str, namespace: str) -> bytes:
+    """Run one shim command; its stdout, or the typed error its exit and stderr mean."""
+    env = dict(os.environ, NAMESPACE=namespace)
     with trio.move_on_after(timeout) as scope:
         try:
             result = await trio.run_process(args, cwd=cwd, capture_stdout=True, capture_stderr=True,
@@ -72,7 +75,7 @@ async def start(binary: str, bundle: str, namespace: str, cid: str, daemon_addre
                 timeout: float, debug: bool = False) -> dict:
     """Run ``start``; the bootstrap dict of the (possibly shared) shim serving ``cid``."""
     what = f"start shim for task {cid!r}"
-    out = await _run(_args(binary, namespace, daemon_address, cid, debug) + ["start"], bundle, timeout, what)
+    out = await run(_args(binary, namespace, daemon_address, cid, debug) + ["start"], bundle, timeout, what, namespace)
     return parse_bootstrap(out, what)
 
 
@@ -80,14 +83,24 @@ async def delete(binary: str, bundle: str, namespace: str, cid: str, daemon_addr
                  timeout: float) -> dict:
     """Run ``delete`` after a dead shim: {pid, exit_status, exited_at}."""
     what = f"delete shim of task {cid!r}"
-    out = await _run(_args(binary, namespace, daemon_address, cid, False) + ["-bundle", bundle, "delete"],
-                     bundle, timeout, what)
+    out = await run(_args(binary, namespace, daemon_address, cid, False) + ["-bundle", bundle, "delete"],
+                    bundle, timeout, what, namespace)
     try:
         result = json.loads(out.decode(errors="replace") or "{}")
     except ValueError:
         raise errdefs.Internal(f"{what}: shim printed {out[:200]!r}, not JSON") from None
     return {"pid": int(result.get("pid", 0)), "exit_status": int(result.get("exit_status", 255)),
             "exited_at": int(result.get("exited_at", 0))}
+
+
+async def retire(address: str) -> None:
+    """Tell a shim that serves nothing (started for a create that failed) to exit."""
+    with trio.move_on_after(RETIRE_TIMEOUT):
+        try:
+            async with open_client(socket_path(address), connect_timeout=RETIRE_TIMEOUT) as client:
+                await client.call("Task.Shutdown", {"id": "", "now": False}, timeout=RETIRE_TIMEOUT)
+        except (errdefs.DockyardError, OSError):
+            pass
 
 
 def socket_path(address: str) -> str:

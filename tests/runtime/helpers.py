@@ -87,7 +87,7 @@ class Runtime:
         return self.daemon.state / "io.dockyard.runtime.v1.task"
 
     def bundles(self) -> list[Path]:
-        """Task bundles (not the spare shims' directories nor the event bookkeeping)."""
+        """Task bundles (not the zygote's work dir nor the event bookkeeping)."""
         if not self.bundle_root.exists():
             return []
         return [p for p in self.bundle_root.glob("*/*") if not p.parent.name.startswith(".")]
@@ -133,14 +133,14 @@ class Runtime:
         base = str(self.daemon.base)
         found = []
         for line in ps.splitlines():
-            if "dockyard-shim" not in line or "/pool-" in line:  # spares exit with the daemon
+            if "dockyard-shim" not in line or " zygote " in line:  # the zygote exits with the daemon
                 continue
             pid = line.split()[0]
             try:  # the title may be cut short: recognize our shims by the files they hold open
                 fds = [os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")]
             except OSError:
                 continue
-            if any(f.startswith(base) and "/.pool/" not in f for f in fds):
+            if any(f.startswith(base) and "/.zygote/" not in f for f in fds):
                 found.append(line)
         return found
 
@@ -181,19 +181,30 @@ class Runtime:
             left += [f"fifo {p}" for p in fifo_dir.iterdir()]
         return left
 
-    def _stop_stray_spares(self) -> None:
-        """A spare whose start outlived the daemon's stop is retired by the next start; none comes here."""
-        pool = self.bundle_root / ".pool"
-        if not pool.exists():
-            return
-        for d in pool.iterdir():
+    def zygotes(self) -> list[str]:
+        """The daemon's shim zygotes still running ("<pid> <title>"; read from /proc: ps may cut titles)."""
+        marker = f" zygote {self.daemon.address}".encode()
+        found = []
+        for pid in filter(str.isdigit, os.listdir("/proc")):
             try:
-                pid = int((d / "shim.pid").read_text())
-                if b"pool-" in Path(f"/proc/{pid}/cmdline").read_bytes():
-                    os.kill(pid, signal.SIGTERM)
-            except (OSError, ValueError):
-                pass
-            shutil.rmtree(d, ignore_errors=True)
+                with open(f"/proc/{pid}/cmdline", "rb") as fh:
+                    title = fh.read().replace(b"\0", b" ").strip()
+            except OSError:
+                continue
+            if title.startswith(b"dockyard-shim") and marker in title:
+                found.append(f"{pid} {title.decode(errors='replace')}")
+        return found
+
+    def _stray_zygotes(self) -> list[str]:
+        """After a clean stop no zygote may be left; any found is reported and killed."""
+        try:
+            wait_for(lambda: not self.zygotes(), 5, "the shim zygote to exit")
+            return []
+        except AssertionError:
+            left = self.zygotes()
+            for line in left:
+                os.kill(int(line.split()[0]), signal.SIGKILL)
+            return [f"zygote {z}" for z in left]
 
     def reset(self) -> list[str]:
         """Between tests on a shared daemon: remove every task and container; report leftovers."""
@@ -214,7 +225,7 @@ class Runtime:
         self._remove_all()
         left = [f"runc {x}" for x in self.runc_list()]
         self.daemon.stop()
-        self._stop_stray_spares()
+        left += self._stray_zygotes()
         try:
             wait_for(lambda: not self.shims(), 5, "shims to exit")
         except AssertionError:

@@ -96,7 +96,7 @@ def test_update_resources(rt):
 def test_a_shim_group_serves_several_containers_with_one_process(rt):
     for cid in ("g1", "g2", "g3"):
         rt.detached(cid, "sleep", "1000", flags=("--runtime-group", "grp"))
-    assert len(rt.shims()) == 1  # the spare (pool) shims are not counted
+    assert len(rt.shims()) == 1  # the zygote is not a shim
     assert len({(rt.bundle_root / "default" / c / "bootstrap.json").read_text() for c in ("g1", "g2", "g3")}) == 1
     rt.cli("tasks", "rm", "-f", "g1")
     assert rt.status("g2") == "running"  # the shim stays while it serves others
