@@ -39,3 +39,9 @@ def test_help_is_as_wide_as_columns_says():
                          text=True, check=True, env=env).stdout
     assert max(len(line) for line in out.splitlines()) <= 48
     assert "--signal" in out
+
+
+def test_run_builds_its_spec_without_heavy_imports():
+    out = subprocess.run([sys.executable, "-c", "import sys, cli.commands.run, oci.spec; print(' '.join(sys.modules))"],
+                         capture_output=True, text=True, check=True).stdout.split()
+    assert not {"dataclasses", "typing", "attrs", "attr", "inspect", "trio"} & set(out)
