@@ -16,10 +16,9 @@ import inspect
 import json
 import ssl
 from collections.abc import Awaitable, Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
-import httpx
 import trio
 
 from wire import errdefs
@@ -27,6 +26,9 @@ from wire import errdefs
 from .challenge import Challenge, parse_challenges
 from .errors import status_error, transport_error
 from .hosts import HostsConfig, RegistryHost
+
+if TYPE_CHECKING:
+    import httpx
 
 USER_AGENT = "dockyard/0.1.0"
 TOKEN_CLIENT_ID = "dockyard-client"
@@ -114,6 +116,8 @@ class RegistryClient:
         the reply (default ``timeouts.request``; None: only the per-read/write
         timeouts, for big uploads).  With ``stream`` the caller must close the reply.
         """
+        import httpx  # imported on first use: keeps ~25 ms and 3 MiB out of the daemon's start-up
+
         url = target if "://" in target else host.base_url + target
         if params:  # merged, not replacing: upload locations carry their own state
             url = str(httpx.URL(url).copy_merge_params(params))
@@ -145,6 +149,8 @@ class RegistryClient:
     async def _send(self, client: httpx.AsyncClient, request: httpx.Request, host: RegistryHost,
                     what: str, stream: bool, follow_redirects: bool,
                     deadline: float | None) -> httpx.Response:
+        import httpx
+
         self._stats["requests"] += 1
         try:
             with _deadline(deadline):
@@ -244,6 +250,8 @@ class RegistryClient:
     # -- HTTP clients -----------------------------------------------------
 
     def _client(self, host: RegistryHost) -> httpx.AsyncClient:
+        import httpx
+
         key = host.tls_identity
         client = self._clients.get(key)
         if client is None:
@@ -287,6 +295,8 @@ def _deadline(seconds: float | None) -> contextlib.AbstractContextManager:
 
 async def _read_limited(response: httpx.Response, timeout: float) -> bytes:
     """Up to ERROR_BODY_LIMIT bytes of a reply, for error messages."""
+    import httpx
+
     if not response.is_stream_consumed:
         chunks: list[bytes] = []
         size = 0

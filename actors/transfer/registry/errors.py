@@ -7,10 +7,12 @@ distribution error codes (``MANIFEST_UNKNOWN``, ...) when the body has them.
 from __future__ import annotations
 
 import json
-
-import httpx
+from typing import TYPE_CHECKING
 
 from wire import errdefs
+
+if TYPE_CHECKING:
+    import httpx
 
 BODY_EXCERPT = 200
 
@@ -71,6 +73,8 @@ def status_error(what: str, response: httpx.Response, body: bytes = b"") -> errd
 
 def transport_error(what: str, exc: BaseException) -> errdefs.DockyardError:
     """A typed error for a failure below HTTP (refused, reset, TLS, timeout)."""
+    import httpx  # imported on first use (see client.py)
+
     if isinstance(exc, httpx.TimeoutException):
         return errdefs.DeadlineExceeded(f"{what}: timed out: {_root_cause(exc)}")
     return errdefs.Unavailable(f"{what}: unreachable: {_root_cause(exc)}")

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import attrs
-import httpx
 import trio
 
 from oci import mediatypes
@@ -26,6 +26,9 @@ from wire import errdefs
 from .client import RegistryClient
 from .hosts import PULL
 from .resolver import MANIFEST_ACCEPT, pull_scope, repository_query
+
+if TYPE_CHECKING:
+    import httpx
 
 CHUNK_SIZE = 64 * 1024
 
@@ -55,6 +58,8 @@ class BlobStream:
         return self._chunks()
 
     async def _chunks(self) -> AsyncIterator[bytes]:
+        import httpx  # imported on first use (see client.py)
+
         if self._response is None:
             return
         raw = self._response.aiter_raw(CHUNK_SIZE)

@@ -14,11 +14,10 @@ from __future__ import annotations
 
 import enum
 from collections.abc import AsyncIterator
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 from urllib.parse import urljoin
 
 import attrs
-import httpx
 import trio
 
 from oci.descriptor import Descriptor
@@ -27,6 +26,9 @@ from wire import errdefs
 
 from .client import RegistryClient
 from .hosts import PUSH, RegistryHost
+
+if TYPE_CHECKING:
+    import httpx
 
 READ_SIZE = 1024 * 1024  # bytes read from a source per thread hop
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+from typing import TYPE_CHECKING
 
 import attrs
-import httpx
 
 from oci import mediatypes
 from oci.descriptor import Descriptor
@@ -22,6 +22,9 @@ from wire import errdefs
 
 from .client import RegistryClient
 from .hosts import RESOLVE, RegistryHost
+
+if TYPE_CHECKING:
+    import httpx
 
 MAX_MANIFEST_SIZE = 4 * 1024 * 1024
 
@@ -96,6 +99,8 @@ class Resolver:
 
     async def _resolve_by_get(self, host: RegistryHost, path: str, ref: Reference,
                               common: dict) -> Descriptor | None:
+        import httpx  # imported on first use (see client.py)
+
         response = await self.client.send(host, "GET", path, stream=True, **common)
         try:
             if response.status_code == 404:
