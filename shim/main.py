@@ -100,21 +100,51 @@ def start(flags: dict) -> None:
 
 
 def launch(flags: dict) -> dict:
-    """What ``start`` does, for the CLI and the zygote alike: the bootstrap dict of the group's shim."""
-    bundle = os.path.abspath(flags["bundle"] or os.getcwd())
-    group = grp.group_of(bundle, flags["id"])
-    path = grp.socket_path(bundle, flags["address"], flags["namespace"], group)
-    os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+    """What ``start`` does: the bootstrap dict of the group's shim (started detached if none answers)."""
+    bundle, group, path = _where(flags)
     lock_fd = lock(os.path.dirname(path))
     try:
         if not answers(path):
             listener = listen(path)
-            spawn_detached(lambda ready_fd: _serve(listener, flags, bundle, group, path, ready_fd), lock_fd,
-                           f"the shim server did not come up (see {os.path.join(bundle, 'shim.log')})")
+            spawn_detached(lambda ready_fd: _serve(listener, flags, bundle, group, path, lambda: _ready(ready_fd)),
+                           lock_fd, f"the shim server did not come up (see {os.path.join(bundle, 'shim.log')})")
             listener.close()
     finally:
         os.close(lock_fd)
     return grp.bootstrap(path)
+
+
+def serve_here(flags: dict, ready) -> None:
+    """``launch`` for a process that is already detached (a zygote's fork): it becomes the server.
+
+    ``ready(bootstrap)`` is called once: at once when the group's shim answers
+    (then this returns), else when this process serves (the lock held till then).
+    """
+    bundle, group, path = _where(flags)
+    lock_fd = lock(os.path.dirname(path))
+    try:
+        if answers(path):
+            ready(grp.bootstrap(path))
+            return
+        listener = listen(path)
+    except BaseException:
+        os.close(lock_fd)
+        raise
+
+    def serving() -> None:
+        os.close(lock_fd)
+        ready(grp.bootstrap(path))
+
+    _serve(listener, flags, bundle, group, path, serving)
+
+
+def _where(flags: dict) -> tuple[str, str, str]:
+    """(bundle, group, socket path) of a start; the socket's directory made."""
+    bundle = os.path.abspath(flags["bundle"] or os.getcwd())
+    group = grp.group_of(bundle, flags["id"])
+    path = grp.socket_path(bundle, flags["address"], flags["namespace"], group)
+    os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+    return bundle, group, path
 
 
 def lock(directory: str) -> int:
@@ -191,7 +221,13 @@ def spawn_detached(serve, lock_fd: int, not_ready: str) -> None:
         os.close(ready_r)
 
 
-def _serve(listener: socket.socket, flags: dict, bundle: str, group: str, path: str, ready_fd: int) -> None:
+def _ready(ready_fd: int) -> None:
+    os.write(ready_fd, str(os.getpid()).encode())
+    os.close(ready_fd)
+
+
+def _serve(listener: socket.socket, flags: dict, bundle: str, group: str, path: str, ready) -> None:
+    """Become the shim server on ``listener``; ``ready()`` once set up, then serve until shut down."""
     devnull = os.open(os.devnull, os.O_RDWR)
     log = os.open(os.path.join(bundle, "shim.log"), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
     os.dup2(devnull, 0)
@@ -221,8 +257,7 @@ def _serve(listener: socket.socket, flags: dict, bundle: str, group: str, path: 
                           console_dir=os.path.dirname(path), on_shutdown=loop.stop)
     server = Server(loop, listener, service)
     ident = os.stat(path).st_ino
-    os.write(ready_fd, str(os.getpid()).encode())
-    os.close(ready_fd)
+    ready()
     loop.run()
     server.close()
     try:

@@ -13,6 +13,8 @@ import os
 
 from wire import errdefs
 
+from .libc import libc as _lib
+
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 0x1, 0x2, 0x4, 0x8
 MS_REMOUNT, MS_BIND, MS_REC = 0x20, 0x1000, 0x4000
 MS_PRIVATE, MS_SLAVE, MS_SHARED = 0x40000, 0x80000, 0x100000
@@ -33,14 +35,6 @@ _ERRNO = {errno.ENOENT: errdefs.NotFound, errno.ENOTDIR: errdefs.NotFound, errno
           errno.EACCES: errdefs.PermissionDenied, errno.EINVAL: errdefs.InvalidArgument,
           errno.EBUSY: errdefs.FailedPrecondition, errno.ENODEV: errdefs.NotImplemented_}
 
-_libc = None
-
-
-def _lib():
-    global _libc
-    if _libc is None:
-        _libc = ctypes.CDLL(None, use_errno=True)  # libc, already loaded: no find_library (it imports subprocess)
-    return _libc
 
 
 def _b(value: str | None) -> bytes | None:

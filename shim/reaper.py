@@ -14,13 +14,14 @@ import signal
 import time
 from typing import Callable
 
+from .libc import libc
+
 PR_SET_CHILD_SUBREAPER = 36
 UNKNOWN_EXIT = 255
 
 
 def become_subreaper() -> None:
-    libc = ctypes.CDLL(None, use_errno=True)  # libc, already loaded: no find_library (it imports subprocess)
-    if libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
+    if libc().prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
         err = ctypes.get_errno()
         raise OSError(err, f"prctl(PR_SET_CHILD_SUBREAPER): {os.strerror(err)}")
 
