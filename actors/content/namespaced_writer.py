@@ -11,6 +11,7 @@ orphan blob for GC, never a record without bytes.
 from __future__ import annotations
 
 import contextlib
+import os
 from typing import TYPE_CHECKING, Iterator
 
 import attrs
@@ -102,6 +103,26 @@ class ContentWriter:
             await self._materialise(copy=True)
         with client_ref(self.bref, self.ref):
             return await trio.to_thread.run_sync(self.backend.write, data)
+
+    async def write_from(self, fd: int, position: int, buf: memoryview) -> int:
+        """Read up to ``len(buf)`` bytes of file ``fd`` at ``position`` into ``buf`` and append them.
+
+        One worker-thread hop per call; returns the bytes appended (0 at end of file).
+        A failed read of the file is the caller's InvalidArgument, never a write error.
+        """
+        if self.backend is None:
+            await self._materialise(copy=True)
+        backend, ref = self.backend, self.ref
+
+        def read_and_write() -> int:
+            try:
+                n = os.preadv(fd, [buf], position)
+            except OSError as exc:
+                raise errdefs.InvalidArgument(f"ref {ref!r}: reading the passed file: {exc.strerror}") from None
+            return backend.write(buf[:n]) if n else 0
+
+        with client_ref(self.bref, self.ref):
+            return await trio.to_thread.run_sync(read_and_write)
 
     async def write_at(self, offset: int, data: bytes | bytearray | memoryview) -> int:
         """containerd's rule: offset 0 restarts the ingest; otherwise it must be the current offset."""

@@ -4,7 +4,9 @@ Streams: ``List`` and ``Read`` are server streams; ``Write`` is a client stream
 whose request carries ref/total/expected/offset and whose items are byte chunks
 (1-4 MiB each is best); when the items end, the ingest is committed (``commit``,
 the default) or closed for a later resume (``Status`` tells where to go on).
-A ``Write`` cut off mid-stream keeps what reached the disk.
+A ``Write`` cut off mid-stream keeps what reached the disk.  With ``source_fd``
+the bytes come from a file the client passed with the request (``filesource.py``)
+and items are not read.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import trio
 from actors.rpc.service import CallContext, Service, rpc
 from wire import errdefs
 
+from . import filesource
 from .metadata import NamespacedContent
 from .reader import clamp_range
 
@@ -75,6 +78,7 @@ class WriteRequest:
     commit: bool = True  # commit at the end of the items (else keep for resume)
     size: int = 0  # size to verify at commit (default: total)
     labels: dict[str, str] = attrs.Factory(dict)
+    source_fd: int | None = None  # index of a descriptor passed with the request: read the bytes from it
 
 
 class ContentService(Service):
@@ -137,6 +141,9 @@ class ContentService(Service):
         ns = ctx.namespace
         if req.offset < 0:
             raise errdefs.InvalidArgument(f"ref {req.ref!r}: offset {req.offset} must be >= 0")
+        source = None
+        if req.source_fd is not None:
+            source = filesource.check_source(ctx.fd(req.source_fd, f"ref {req.ref!r}"), req.ref)
         writer = await self.store.writer(ns, req.ref, total=req.total, expected=req.expected or None,
                                          lease=ctx.lease)
         try:
@@ -148,6 +155,9 @@ class ContentService(Service):
             if req.offset and req.offset != current:
                 raise errdefs.OutOfRange(
                     f"ref {req.ref!r}: write at offset {req.offset}, current offset is {current}")
+            if source is not None:
+                await filesource.copy_source(writer, source, offset=req.offset, total=req.total)
+                return await self._finish(writer, req)
             first = True
             async for item in ctx.items():
                 if not isinstance(item, bytes):

@@ -1,9 +1,11 @@
 """``dockyard content ingest|get|ls|rm|label|active|info``, as ctr's.
 
-``ingest`` streams stdin to ``Content.Write`` in 4 MiB chunks (one request, no
-per-chunk round trips); with ``--expected-digest`` an interrupted ingest of the
-same ref resumes where the daemon says it stopped (the digest check at commit
-makes that safe).  A progress bar goes to stderr when stderr is a terminal.
+``ingest`` of a regular file (``< file``) passes stdin's descriptor to the daemon,
+which reads the file itself (no bytes cross the socket); from a pipe or a terminal
+it streams stdin to ``Content.Write`` in 4 MiB chunks (one request, no per-chunk
+round trips).  With ``--expected-digest`` an interrupted ingest of the same ref
+resumes where the daemon says it stopped (the digest check at commit makes that
+safe).  A progress bar goes to stderr when stderr is a terminal.
 """
 
 from __future__ import annotations
@@ -111,7 +113,10 @@ class Progress:
         self.start = self.last = time.monotonic()
 
     def add(self, n: int, *, final: bool = False) -> None:
-        self.done += n
+        self.show(self.done + n, final=final)
+
+    def show(self, done: int, *, final: bool = False) -> None:
+        self.done = done
         now = time.monotonic()
         if not final and now - self.last < 0.1:
             return
@@ -139,7 +144,7 @@ def _resume_offset(ctx, args, fd: int) -> int:
     if not offset or (status.get("expected") not in (None, "", args.expected_digest)):
         return 0
     try:
-        os.lseek(fd, offset, os.SEEK_SET)
+        os.lseek(fd, offset, os.SEEK_CUR)  # the content starts where stdin stands
         return offset
     except OSError:
         pass
@@ -191,16 +196,22 @@ def _send_all(sock, parts: list) -> None:
             views[0] = views[0][sent:]
 
 
-def upload_write(ctx, params: dict, chunks) -> dict:
+PROGRESS_POLL = 0.1  # seconds between Content.Status polls while the daemon reads a passed file
+
+
+def upload_write(ctx, params: dict, chunks, *, fds: tuple[int, ...] = (), waiting=None) -> dict:
     """``Content.Write`` on a connection of its own, vectored and without frame copies.
 
     Stops sending as soon as the daemon answers early (AlreadyExists, a bad
     offset, ...), instead of streaming the rest of a large input for nothing.
+    ``fds`` go with the request (SCM_RIGHTS); ``waiting()`` is called every
+    ``PROGRESS_POLL`` seconds while the response is awaited.
     """
     import select
     import socket
 
     from wire import codec
+    from wire.client import send_with_fds
 
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
@@ -209,9 +220,10 @@ def upload_write(ctx, params: dict, chunks) -> dict:
             sock.connect(ctx.address)
         except OSError as exc:
             raise errdefs.Unavailable(f"daemon at {ctx.address}: {exc.strerror or exc}") from None
-        meta = codec.Metadata(namespace=ctx.namespace, lease=ctx.lease)
+        meta = codec.Metadata(namespace=ctx.namespace, lease=ctx.lease, fds=len(fds) or None)
         conn = codec.Connection()
-        sock.sendall(codec.encode(codec.Request(id=UPLOAD_ID, method="Content.Write", params=params, meta=meta)))
+        request = codec.Request(id=UPLOAD_ID, method="Content.Write", params=params, meta=meta)
+        send_with_fds(sock, codec.encode(request), list(fds))
         for chunk in chunks:
             _send_all(sock, [item_header(UPLOAD_ID, len(chunk)), chunk])
             if select.select([sock], [], [], 0)[0]:
@@ -226,12 +238,32 @@ def upload_write(ctx, params: dict, chunks) -> dict:
                     return event.result
                 if isinstance(event, codec.Notification) and event.method == "$error":
                     raise errdefs.from_wire(event.params)
+            if waiting is not None and not select.select([sock], [], [], PROGRESS_POLL)[0]:
+                waiting()
+                continue
             data = sock.recv(1 << 16)
             if not data:
                 raise errdefs.Unavailable(f"daemon at {ctx.address} closed the connection")
             conn.receive_data(data)
     finally:
         sock.close()
+
+
+def _is_regular_file(fd: int) -> bool:
+    try:
+        return stat.S_ISREG(os.fstat(fd).st_mode)
+    except OSError:
+        return False
+
+
+def _file_progress(ctx, ref: str, progress: Progress):
+    """Redraw ``progress`` from the daemon's offset while it reads the passed file itself."""
+    def poll() -> None:
+        try:
+            progress.show(ctx.call("Content.Status", {"ref": ref})["status"]["offset"])
+        except errdefs.DockyardError:
+            pass  # not started yet, or already committed
+    return poll
 
 
 def run_ingest(ctx, args) -> int:
@@ -241,19 +273,22 @@ def run_ingest(ctx, args) -> int:
         params["total"] = args.expected_size
     offset = _resume_offset(ctx, args, fd)
     params["offset"] = offset
+    from_file = _is_regular_file(fd)
     progress = None
     if sys.stderr.isatty():
         total = args.expected_size
-        if not total:
-            try:
-                st = os.fstat(fd)
-                total = st.st_size if st.st_size and stat.S_ISREG(st.st_mode) else 0
-            except OSError:
-                total = 0
+        if not total and from_file:
+            total = max(0, os.fstat(fd).st_size - os.lseek(fd, 0, os.SEEK_CUR) + offset)
         progress = Progress(args.ref, total)
         progress.done = offset
     try:
-        result = upload_write(ctx, params, _chunks(fd, progress))
+        if from_file:  # the daemon reads the file itself: no bytes cross the socket
+            waiting = None if progress is None else _file_progress(ctx, args.ref, progress)
+            result = upload_write(ctx, {**params, "source_fd": 0}, (), fds=(fd,), waiting=waiting)
+            if progress is not None:
+                progress.show(result["offset"], final=True)
+        else:
+            result = upload_write(ctx, params, _chunks(fd, progress))
     except errdefs.AlreadyExists:
         return 0  # already in this namespace: that is success, as for ctr
     if ctx.json:
