@@ -36,7 +36,7 @@ from wire.errdefs import (
     ResourceExhausted,
 )
 
-from . import dirsync, locks
+from . import dirsync, locks, writeback
 from .digests import CANONICAL, digest_of, new_hasher, parse_digest, validate_digest
 from .ingest import IngestDir, create_ingest, ingest_dirname, validate_ref
 from .records import IngestStatus
@@ -235,7 +235,7 @@ class Writer:
     def _write_and_hash_in_parallel(self, view: memoryview) -> int:
         # os.write and hashlib both drop the GIL on large buffers: writing in
         # a pool thread while hashing here roughly doubles ingest throughput.
-        future = _write_pool().submit(_write_all, self._fd, view)
+        future = _write_pool().submit(_write_all, self._fd, view, self._offset)
         try:
             self._hasher.update(view)
         finally:
@@ -337,14 +337,17 @@ def _write_pool() -> ThreadPoolExecutor:
         return _pool
 
 
-def _write_all(fd: int, view: memoryview) -> tuple[int, OSError | None]:
-    """Write all of ``view``; return (bytes written, the error that stopped it)."""
+def _write_all(fd: int, view: memoryview, offset: int) -> tuple[int, OSError | None]:
+    """Write all of ``view`` (at ``offset``, the file position); return (bytes written,
+    the error that stopped it).  What was written is queued for writeback at once."""
     done = 0
     try:
         while done < len(view):
             done += os.write(fd, view[done:])
     except OSError as exc:
         return done, exc
+    finally:
+        writeback.start_writeback(fd, offset, done)
     return done, None
 
 
