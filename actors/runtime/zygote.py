@@ -95,6 +95,7 @@ class Zygotes:
         """As ``shimcmd.start``: the bootstrap dict of the (possibly shared) shim serving ``cid``."""
         what = f"start shim for task {cid!r}"
         z = self.zygote_for(binary)
+        deadline = trio.current_time() + timeout
         if time.monotonic() >= z.retry_at:
             request = {"op": "start", "namespace": namespace, "address": daemon_address, "id": cid,
                        "bundle": bundle, "debug": debug}
@@ -109,7 +110,8 @@ class Zygotes:
                 self.forked += 1
                 return shimcmd.parse_bootstrap(json.dumps(answer).encode(), what)
         self.fallbacks += 1
-        return await shimcmd.start(binary, bundle, namespace, cid, daemon_address, timeout=timeout, debug=debug)
+        return await shimcmd.start(binary, bundle, namespace, cid, daemon_address,
+                                   timeout=max(deadline - trio.current_time(), timeout / 2), debug=debug)
 
     async def _ask_forking(self, z: Zygote, request: dict, timeout: float) -> dict:
         """Ask the zygote, (re)starting it once if it does not answer."""
@@ -127,17 +129,20 @@ class Zygotes:
     # -- zygote life ----------------------------------------------------------------------
 
     async def _ensure(self, z: Zygote, deadline: float) -> None:
-        async with z.lock:
-            if z.pid:
+        with trio.move_on_at(deadline):
+            async with z.lock:  # one launch at a time; the other starts wait for it
+                if z.pid:
+                    return
+                answer = await _ping(z.path)
+                if answer is not None and answer.get("fresh"):
+                    z.pid = int(answer.get("pid") or 0)  # a previous daemon's, same code: adopted
+                    return
+                if answer is not None:  # its code changed on disk since it started
+                    log.info("shim zygote %s runs old code: replacing it", z.path)
+                    await _stop_one(z.path, int(answer.get("pid") or 0))
+                await self._launch(z, deadline)
                 return
-            answer = await _ping(z.path)
-            if answer is not None and answer.get("fresh"):
-                z.pid = int(answer.get("pid") or 0)  # a previous daemon's, same code: adopted
-                return
-            if answer is not None:  # its code changed on disk since it started
-                log.info("shim zygote %s runs old code: replacing it", z.path)
-                await _stop_one(z.path, int(answer.get("pid") or 0))
-            await self._launch(z, deadline)
+        raise ZygoteUnusable("no zygote serving within the start's deadline")
 
     async def _launch(self, z: Zygote, deadline: float) -> None:
         timeout = max(0.0, min(self.launch_timeout, deadline - trio.current_time()))

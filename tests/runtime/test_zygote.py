@@ -6,6 +6,7 @@ import json
 import os
 import signal
 import socket
+import sys
 import threading
 from pathlib import Path
 
@@ -160,3 +161,15 @@ def test_a_zygote_nobody_adopts_exits_after_its_daemon_died(fresh_rt):
     assert rt.status("zo") == "running"
     rt.cli("tasks", "rm", "-f", "zo")
     rt.cli("containers", "rm", "zo")
+
+
+def test_a_shim_binary_whose_zygote_fails_is_started_instead(rt, tmp_path):
+    shim = Path(sys.executable).parent / "dockyard-shim-runc-v1"
+    wrapper = tmp_path / "dockyard-shim-nozygote"
+    wrapper.write_text(f"#!/bin/sh\ncase \" $* \" in *' zygote '*) echo 'no zygote here' >&2; exit 1;; esac\n"
+                       f"exec {shim} \"$@\"\n")
+    wrapper.chmod(0o755)
+    for cid in ("nf1", "nf2"):  # the second does not try the broken zygote again
+        r = rt.run(cid, "echo", "started", flags=("--rm", "--runtime", str(wrapper)))
+        assert (r.returncode, r.stdout) == (0, b"started\n"), r.stderr
+    assert "no zygote here" in rt.daemon.log()
