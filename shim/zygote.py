@@ -9,9 +9,9 @@ freezes the GC (children share those pages), and serves one JSON line per
 connection on PATH (0600), answering one JSON line:
 
 - ``{"op": "start", "namespace", "address", "id", "bundle", "debug"}`` → the
-  bootstrap dict ``start`` prints, or ``{"error": "..."}``.  A forked child does
-  ``start``'s work (group rule, lock, socket, double fork), so the shim it makes
-  is orphaned like any other and outlives the zygote.
+  bootstrap dict ``start`` prints, or ``{"error": "..."}``.  A double fork (own
+  session, orphaned like any shim, so it outlives the zygote) does ``start``'s
+  work itself: the group rule, the lock, the socket, then it serves.
 - ``{"op": "ping"}`` → ``{"pid", "version", "fresh"}``; ``fresh`` is false once
   the code it imported changed on disk (the daemon then replaces it).  The
   process that pings (SO_PEERCRED) becomes its owner.
