@@ -6,8 +6,9 @@ had when checked (growth afterwards is ignored, shrinking gives a short ingest
 that the size or digest check at commit refuses).  A declared ``total`` is checked
 against that size before anything is written.  The bytes go through the open
 writer exactly as streamed items do (same offsets, hashing, resume and commit),
-read with ``pread`` into one reused buffer: the daemon never maps the client's
-file, so a file truncated under it cannot fault the process.  The RPC server
+read with ``pread`` into one reused page-aligned buffer, whose whole pages the
+writer may write past the page cache (``directio.py``).  The daemon never maps
+the client's file, so a file truncated under it cannot fault the process.  The RPC server
 closes the descriptor when the call ends.
 """
 
@@ -21,6 +22,7 @@ import attrs
 
 from wire import errdefs
 
+from . import directio
 from .namespaced_writer import ContentWriter
 
 CHUNK = 16 << 20  # bytes per pread, and per write+hash step of the writer
@@ -62,13 +64,17 @@ async def copy_source(writer: ContentWriter, source: FileSource, *, offset: int,
         raise errdefs.FailedPrecondition(
             f"ref {writer.ref!r}: failed size validation: {offset + source.size} != {total}")
     await writer.write_at(offset, b"")  # the offset rule, and a shared ingest made real
-    buf = bytearray(min(CHUNK, source.size) or 1)
+    buf = directio.aligned_buffer(min(CHUNK, source.size))
     view = memoryview(buf)
     done = 0
-    while done < source.size:
-        want = min(len(buf), source.size - done)
-        n = await writer.write_from(source.fd, source.start + done, view[:want])
-        if n == 0:
-            break  # the file shrank under us: commit's size or digest check tells
-        done += n
+    try:
+        while done < source.size:
+            want = min(len(buf), source.size - done)
+            n = await writer.write_from(source.fd, source.start + done, view[:want], aligned=True)
+            if n == 0:
+                break  # the file shrank under us: commit's size or digest check tells
+            done += n
+    finally:
+        view.release()
+        buf.close()
     return done

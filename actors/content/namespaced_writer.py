@@ -104,11 +104,12 @@ class ContentWriter:
         with client_ref(self.bref, self.ref):
             return await trio.to_thread.run_sync(self.backend.write, data)
 
-    async def write_from(self, fd: int, position: int, buf: memoryview) -> int:
+    async def write_from(self, fd: int, position: int, buf: memoryview, *, aligned: bool = False) -> int:
         """Read up to ``len(buf)`` bytes of file ``fd`` at ``position`` into ``buf`` and append them.
 
         One worker-thread hop per call; returns the bytes appended (0 at end of file).
         A failed read of the file is the caller's InvalidArgument, never a write error.
+        ``aligned`` as for ``Writer.write``.
         """
         if self.backend is None:
             await self._materialise(copy=True)
@@ -119,7 +120,7 @@ class ContentWriter:
                 n = os.preadv(fd, [buf], position)
             except OSError as exc:
                 raise errdefs.InvalidArgument(f"ref {ref!r}: reading the passed file: {exc.strerror}") from None
-            return backend.write(buf[:n]) if n else 0
+            return backend.write(buf[:n], aligned=aligned) if n else 0
 
         with client_ref(self.bref, self.ref):
             return await trio.to_thread.run_sync(read_and_write)

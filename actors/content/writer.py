@@ -36,7 +36,7 @@ from wire.errdefs import (
     ResourceExhausted,
 )
 
-from . import dirsync, locks, writeback
+from . import directio, dirsync, locks, writeback
 from .digests import CANONICAL, digest_of, new_hasher, parse_digest, validate_digest
 from .ingest import IngestDir, create_ingest, ingest_dirname, validate_ref
 from .records import IngestStatus
@@ -89,6 +89,7 @@ class Writer:
     _updated_at: int = attrs.field(factory=now_ns)
     _flushed_at: float = attrs.field(factory=time.monotonic)
     _state: WriterState = WriterState.OPEN
+    _direct_fd: int | None = None  # O_DIRECT twin of _fd, opened on first aligned write (-1: unsupported)
 
     # -- introspection -------------------------------------------------------
 
@@ -122,14 +123,18 @@ class Writer:
 
     # -- writing -------------------------------------------------------------
 
-    def write(self, data: bytes | bytearray | memoryview) -> int:
-        """Append ``data`` at the current offset; return the bytes written."""
+    def write(self, data: bytes | bytearray | memoryview, *, aligned: bool = False) -> int:
+        """Append ``data`` at the current offset; return the bytes written.
+
+        ``aligned``: ``data`` starts on a page boundary (``directio.aligned_buffer``),
+        so whole pages of a large write may bypass the page cache.
+        """
         self._require("write")
         view = memoryview(data)
         if view.format != "B" or view.ndim != 1:
             view = view.cast("B")
         if len(view) >= PARALLEL_MIN:
-            done = self._write_and_hash_in_parallel(view)
+            done = self._write_and_hash_in_parallel(view, self._direct() if aligned else -1)
         else:
             done = self._write_then_hash(view)
         return done
@@ -220,7 +225,7 @@ class Writer:
         done = 0
         try:
             while done < total:
-                n = os.write(fd, view[done:])
+                n = os.pwrite(fd, view[done:], self._offset + done)
                 # Hash exactly what reached the file, so offset and digest
                 # stay consistent even if a later write fails.
                 hasher.update(view[done : done + n])
@@ -232,10 +237,18 @@ class Writer:
             self._touch()
         return done
 
-    def _write_and_hash_in_parallel(self, view: memoryview) -> int:
+    def _direct(self) -> int:
+        if self._direct_fd is None:
+            try:
+                self._direct_fd = directio.open_direct(self._ingest.data_path)
+            except OSError:
+                self._direct_fd = -1  # buffered writes still work: no reason to fail this one
+        return self._direct_fd
+
+    def _write_and_hash_in_parallel(self, view: memoryview, direct_fd: int) -> int:
         # os.write and hashlib both drop the GIL on large buffers: writing in
         # a pool thread while hashing here roughly doubles ingest throughput.
-        future = _write_pool().submit(_write_all, self._fd, view, self._offset)
+        future = _write_pool().submit(_write_all, self._fd, view, self._offset, direct_fd)
         try:
             self._hasher.update(view)
         finally:
@@ -266,6 +279,12 @@ class Writer:
             pass  # a status timestamp is not worth failing a write over
 
     def _release(self, *, flush: bool) -> None:
+        if self._direct_fd is not None and self._direct_fd >= 0:
+            try:
+                os.close(self._direct_fd)
+            except OSError:
+                pass
+        self._direct_fd = -1
         if self._fd >= 0:
             if flush:
                 self._flush_updated_at()
@@ -337,18 +356,42 @@ def _write_pool() -> ThreadPoolExecutor:
         return _pool
 
 
-def _write_all(fd: int, view: memoryview, offset: int) -> tuple[int, OSError | None]:
-    """Write all of ``view`` (at ``offset``, the file position); return (bytes written,
-    the error that stopped it).  What was written is queued for writeback at once."""
+def _write_all(fd: int, view: memoryview, offset: int, direct_fd: int = -1) -> tuple[int, OSError | None]:
+    """Write all of ``view`` at ``offset``; return (bytes written, the error that stopped it).
+
+    With ``direct_fd`` (>= 0) whole pages go through it; the rest is buffered and
+    queued for writeback at once.
+    """
     done = 0
+    if direct_fd >= 0:
+        done = _write_direct(direct_fd, view, offset)
+    buffered_from = done
     try:
         while done < len(view):
-            done += os.write(fd, view[done:])
+            done += os.pwrite(fd, view[done:], offset + done)
     except OSError as exc:
         return done, exc
     finally:
-        writeback.start_writeback(fd, offset, done)
+        writeback.start_writeback(fd, offset + buffered_from, done - buffered_from)
     return done, None
+
+
+def _write_direct(fd: int, view: memoryview, offset: int) -> int:
+    """Write the whole pages of ``view`` past the page cache; return how many bytes went.
+
+    Stops early (the caller writes the rest buffered) on any refusal: a short
+    write leaves the next offset unaligned, and a real I/O error repeats there.
+    """
+    done = 0
+    while (part := directio.direct_part(offset + done, len(view) - done)) > 0:
+        try:
+            n = os.pwrite(fd, view[done:done + part], offset + done)
+        except OSError:
+            break
+        if n <= 0:
+            break
+        done += n
+    return done
 
 
 def _hash_fd(fd: int, hasher):

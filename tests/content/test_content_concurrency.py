@@ -56,19 +56,19 @@ def test_racing_commits_of_one_digest_store_it_once(store):
 
 @pytest.mark.parametrize("size", [100, 3 * writer_module.PARALLEL_MIN])
 def test_write_error_keeps_offset_and_digest_consistent(store, monkeypatch, size):
-    real_write = os.write
+    real_pwrite = os.pwrite
     budget = [size // 2]  # bytes the "disk" accepts before it is full
 
-    def filling_write(fd, data):
+    def filling_pwrite(fd, data, offset):
         if budget[0] <= 0:
             raise OSError(errno.ENOSPC, "No space left on device")
-        n = real_write(fd, memoryview(data)[: budget[0]])
+        n = real_pwrite(fd, memoryview(data)[: budget[0]], offset)
         budget[0] -= n
         return n
 
     data = os.urandom(size)
     w = store.writer("ref")
-    monkeypatch.setattr(writer_module.os, "write", filling_write)
+    monkeypatch.setattr(writer_module.os, "pwrite", filling_pwrite)
     with pytest.raises(ResourceExhausted, match="'ref'"):
         w.write(data)
     monkeypatch.undo()
