@@ -4,6 +4,8 @@ Per entry (containerd's order): clean the name, resolve its parent inside the
 root (see ``saferoot``), create missing parents, handle whiteouts, remove an
 existing non-directory on either side, create the entry, then owner, xattrs,
 mode and times.  Directory times are set once the stream has ended.
+Parent directories stay open across entries (``dircache``); the blob is
+inflated and hashed in a helper thread ahead of the extractor (``readahead``).
 """
 
 from __future__ import annotations
