@@ -210,3 +210,50 @@ def test_kill9_mid_copy_leaves_an_ingest_the_cli_resumes(make_daemon, tmp_path):
     d.call("Leases.Create", {"id": "keep"})
     result = ingest_cli(d, "default", path, "--expected-digest", whole, "big", lease="keep")
     assert b'"committed": true' in result.stdout and blob_names(d) == [whole.split(":")[1]]
+
+
+def test_cli_progress_bar_for_a_passed_file_only_on_a_terminal(d, tmp_path):
+    import pty
+
+    data = os.urandom(5 << 20)
+    path = tmp_path / "blob"
+    path.write_bytes(data)
+    primary, secondary = pty.openpty()
+    try:
+        env = {**os.environ, "DOCKYARD_ADDRESS": d.address, "DOCKYARD_NAMESPACE": "fd7"}
+        with open(path, "rb") as stdin:
+            proc = subprocess.run([str(BIN / "dockyard"), "content", "ingest", "tty"], stdin=stdin, env=env,
+                                  stdout=subprocess.PIPE, stderr=secondary, timeout=60)
+        os.close(secondary)
+        secondary = -1
+        shown = b""
+        while True:
+            try:
+                chunk = os.read(primary, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            shown += chunk
+    finally:
+        os.close(primary)
+        if secondary >= 0:
+            os.close(secondary)
+    assert proc.returncode == 0 and proc.stdout == b""
+    assert b"tty: [" in shown and b"5.243MB/5.243MB" in shown  # the size is known from the file
+    quiet = ingest_cli(d, "fd7", path, "pipe")  # stderr is a pipe here
+    assert quiet.stderr == b""
+
+
+def test_cli_ingest_starts_where_stdin_stands(d, tmp_path):
+    """As a streamed stdin would: ``(read 10 bytes; dockyard content ingest) < file`` ingests the rest."""
+    data = os.urandom(300_000)
+    path = tmp_path / "blob"
+    path.write_bytes(data)
+    d.call("Leases.Create", {"id": "keep"}, namespace="fd8")
+    env = {**os.environ, "DOCKYARD_ADDRESS": d.address, "DOCKYARD_NAMESPACE": "fd8"}
+    with open(path, "rb") as stdin:
+        stdin.seek(10)
+        subprocess.run([str(BIN / "dockyard"), "--lease", "keep", "content", "ingest", "--expected-digest",
+                        sha256(data[10:]), "tail"], stdin=stdin, env=env, check=True, capture_output=True, timeout=60)
+    assert read(d, "fd8", sha256(data[10:])) == data[10:]
