@@ -158,14 +158,30 @@ def _resume_offset(ctx, args, fd: int) -> int:
     return offset
 
 
+PIPE_SIZE = 1 << 20  # asked of a stdin pipe (the default 64 KiB means 16 reads per MiB)
+
+
 def _chunks(fd: int, progress: Progress | None):
+    """Full CHUNK-sized views of one reused buffer (a pipe hands out 64 KiB at a time:
+    each item is filled first).  Each view is valid until the next is asked for."""
+    import fcntl
+
+    try:
+        fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, PIPE_SIZE)
+    except OSError:
+        pass  # not a pipe, or above the system's limit: plain reads still work
+    view = memoryview(bytearray(CHUNK))
     while True:
-        data = os.read(fd, CHUNK)
-        if not data:
+        n = 0
+        while n < CHUNK and (got := os.readv(fd, [view[n:]])):
+            n += got
+        if not n:
             break
         if progress is not None:
-            progress.add(len(data))
-        yield data
+            progress.add(n)
+        yield view[:n]
+        if n < CHUNK:
+            break  # end of input
     if progress is not None:
         progress.add(0, final=True)
 
