@@ -38,3 +38,25 @@ def direct_part(offset: int, length: int) -> int:
     if offset % ALIGN:
         return 0
     return length - length % ALIGN
+
+
+class Staging:
+    """One page-aligned buffer that a caller's large unaligned chunks are copied into,
+    so that they too can go direct (a streamed item is a ``bytes`` object anywhere in
+    memory).  The copy costs far less than fresh page cache.  Not thread-safe: one
+    writer's chunks, one at a time."""
+
+    def __init__(self, min_size: int) -> None:
+        self.min_size = min_size
+        self._buf: mmap.mmap | None = None
+
+    def stage(self, data: bytes | bytearray | memoryview) -> memoryview | None:
+        """``data`` copied to the start of the buffer, or None when it is too small to be worth it."""
+        size = len(data)
+        if size < self.min_size:
+            return None
+        if self._buf is None or len(self._buf) < size:
+            self._buf = aligned_buffer(size)
+        view = memoryview(self._buf)[:size]
+        view[:] = data
+        return view

@@ -19,6 +19,7 @@ import trio
 
 from wire import errdefs, identifiers
 
+from .directio import Staging
 from .records import IngestStatus
 from .writer import Writer, WriterState
 
@@ -98,11 +99,21 @@ class ContentWriter:
             return self.expected or ""
         return self.backend.digest()
 
-    async def write(self, data: bytes | bytearray | memoryview) -> int:
+    async def write(self, data: bytes | bytearray | memoryview, *, staging: Staging | None = None) -> int:
+        """Append ``data``; through ``staging`` (copied page-aligned) when it is large."""
         if self.backend is None:
             await self._materialise(copy=True)
+        backend = self.backend
+
+        def write() -> int:
+            staged = staging.stage(data) if staging is not None else None
+            if staged is None:
+                return backend.write(data)
+            with staged:
+                return backend.write(staged, aligned=True)
+
         with client_ref(self.bref, self.ref):
-            return await trio.to_thread.run_sync(self.backend.write, data)
+            return await trio.to_thread.run_sync(write)
 
     async def write_from(self, fd: int, position: int, buf: memoryview, *, aligned: bool = False) -> int:
         """Read up to ``len(buf)`` bytes of file ``fd`` at ``position`` into ``buf`` and append them.

@@ -17,9 +17,10 @@ import trio
 from actors.rpc.service import CallContext, Service, rpc
 from wire import errdefs
 
-from . import filesource
+from . import directio, filesource
 from .metadata import NamespacedContent
 from .reader import clamp_range
+from .writer import PARALLEL_MIN
 
 READ_CHUNK = 1 << 20  # bytes per streamed Read item
 LIST_BATCH = 500  # infos per streamed List item
@@ -159,6 +160,7 @@ class ContentService(Service):
                 await filesource.copy_source(writer, source, offset=req.offset, total=req.total)
                 return await self._finish(writer, req)
             first = True
+            staging = directio.Staging(PARALLEL_MIN)
             async for item in ctx.items():
                 if not isinstance(item, bytes):
                     raise errdefs.InvalidArgument(
@@ -167,7 +169,7 @@ class ContentService(Service):
                     first = False
                     await writer.write_at(req.offset, item)
                 else:
-                    await writer.write(item)
+                    await writer.write(item, staging=staging)
             return await self._finish(writer, req)
         finally:
             with trio.CancelScope(shield=True):

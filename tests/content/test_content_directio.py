@@ -110,3 +110,22 @@ def test_the_direct_descriptor_is_closed_with_the_writer(store, direct_writes):
 def test_direct_part_is_whole_pages_from_an_aligned_offset(size):
     assert directio.direct_part(0, size) == size - size % directio.ALIGN
     assert directio.direct_part(1, size) == 0
+
+
+def test_staging_copies_large_chunks_page_aligned_and_leaves_small_ones(store, direct_writes):
+    import ctypes
+
+    staging = directio.Staging(min_size=writer_module.PARALLEL_MIN)
+    assert staging.stage(b"x" * 100) is None
+    w = store.writer("ref")
+    chunks = [os.urandom(MiB), os.urandom(2 * MiB), os.urandom(MiB // 2)]
+    for chunk in chunks:
+        with staging.stage(chunk) as staged:
+            assert bytes(staged) == chunk
+            address = ctypes.addressof(ctypes.c_char.from_buffer(staged))
+            assert address % directio.ALIGN == 0
+            w.write(staged, aligned=True)
+    data = b"".join(chunks)
+    assert sum(direct_writes.values()) == len(data)
+    assert w.commit(len(data), sha256(data)) == sha256(data)
+    assert blob_files(store) == {sha256(data): data}
