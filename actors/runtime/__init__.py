@@ -7,6 +7,6 @@
 - ``table``: the task table actor (which tasks, which shim serves each)
 - ``manager``: the flows (create, delete, dead shims, restart recovery)
 - ``tasknet``: a task's netns and CNI attachment
-- ``pool``: spare shims started ahead
+- ``zygote``: shims forked by one fork server per shim binary (``start`` is the fallback)
 - ``service``: ``Tasks.*`` over msgpack-RPC
 """
