@@ -3,9 +3,10 @@
 The server reads with ``recvmsg`` and queues the descriptors in arrival order; a
 request whose metadata says ``fds: n`` takes the next ``n`` (the client sends them
 with the bytes of that request frame, so they are here by the time it is parsed).
-Descriptors are received close-on-exec (no shim or runc ever inherits one),
-the queue is bounded, and everything not handed to a call is closed when the
-connection ends.  Truncated ancillary data breaks the connection.
+Descriptors are received close-on-exec (no shim or runc ever inherits one);
+one connection holds at most ``MAX_PENDING_FDS`` at a time, queued or owned by
+its calls; everything not handed to a call is closed when the connection ends.
+Truncated ancillary data breaks the connection.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import trio
 
 from wire import codec
 
-MAX_PENDING_FDS = 16  # received but not yet claimed by a request, per connection
+MAX_PENDING_FDS = 16  # held per connection: queued, or owned by calls still running
 ANCILLARY_SPACE = socket.CMSG_SPACE(MAX_PENDING_FDS * array.array("i").itemsize)
 
 
@@ -70,21 +71,30 @@ class FdQueue:
     def __init__(self, limit: int = MAX_PENDING_FDS) -> None:
         self.limit = limit
         self._fds: collections.deque[int] = collections.deque()
+        self.held_by_calls = 0
 
     def __len__(self) -> int:
         return len(self._fds)
 
     def add(self, fds: list[int]) -> None:
-        if len(self._fds) + len(fds) > self.limit:
+        if len(self._fds) + self.held_by_calls + len(fds) > self.limit:
             close_all(fds)
-            raise codec.ProtocolError(f"more than {self.limit} descriptors sent and not claimed by a request")
+            raise codec.ProtocolError(
+                f"more than {self.limit} descriptors held at once (sent and not yet claimed, or in calls still running)")
         self._fds.extend(fds)
 
     def take(self, count: int, method: str) -> tuple[int, ...]:
+        """The next ``count`` descriptors, now owned by a call: give them back with ``release``."""
         if count > len(self._fds):
             raise codec.ProtocolError(
                 f"{method}: request declares {count} descriptors, {len(self._fds)} arrived with it")
+        self.held_by_calls += count
         return tuple(self._fds.popleft() for _ in range(count))
+
+    def release(self, fds: tuple[int, ...]) -> None:
+        """Close a call's descriptors."""
+        close_all(fds)
+        self.held_by_calls -= len(fds)
 
     def close(self) -> None:
         close_all(self._fds)

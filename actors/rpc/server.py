@@ -140,14 +140,14 @@ class Connection:
             nursery.start_soon(self._run_call, req, method, call, receive, fds)
             fds = ()  # the call owns them now
         finally:
-            fdpass.close_all(fds)
+            self.fds.release(fds)
 
     async def _run_call(self, req: codec.Request, method: Method, call: _Call, receive,
                         fds: tuple[int, ...] = ()) -> None:
         try:
             await self._run_call_with(req, method, call, receive, fds)
         finally:
-            fdpass.close_all(fds)
+            self.fds.release(fds)
 
     async def _run_call_with(self, req: codec.Request, method: Method, call: _Call, receive,
                              fds: tuple[int, ...]) -> None:

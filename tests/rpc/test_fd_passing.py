@@ -35,7 +35,12 @@ async def read_fd(ctx: CallContext, req: ReadFd) -> dict:
             "count": len(ctx.fds)}
 
 
-METHODS = {"Test.ReadFd": Method(name="Test.ReadFd", request=ReadFd, handler=read_fd)}
+async def hold(ctx: CallContext, req: ReadFd) -> dict:
+    await trio.sleep_forever()  # a call that keeps its descriptors until the connection goes
+
+
+METHODS = {"Test.ReadFd": Method(name="Test.ReadFd", request=ReadFd, handler=read_fd),
+           "Test.Hold": Method(name="Test.Hold", request=ReadFd, handler=hold, stream="server")}
 
 
 async def serve(path: str, nursery: trio.Nursery) -> RPCServer:
@@ -161,7 +166,7 @@ async def test_unclaimed_descriptors_beyond_the_limit_break_the_connection_and_a
         with trio.fail_after(10):
             events = await in_thread(flood)
             await trio.testing.wait_all_tasks_blocked()
-        assert len(events) == 1 and "not claimed by a request" in events[0].params[1]
+        assert len(events) == 1 and "descriptors held at once" in events[0].params[1]
         assert open_fds() - before == set()
         nursery.cancel_scope.cancel()
 
@@ -202,3 +207,25 @@ def test_send_with_fds_sends_the_whole_frame(source):
         sender.join()
         fdpass.close_all(fds)
         assert got == frame and len(fds) == 1
+
+
+async def test_descriptors_owned_by_running_calls_count_against_the_limit(tmp_path, source):
+    path = str(tmp_path / "rpc.sock")
+    async with trio.open_nursery() as nursery:
+        await serve(path, nursery)
+        before = open_fds()
+
+        def hog():
+            with _raw(path) as sock:
+                for rid in range(fdpass.MAX_PENDING_FDS // codec.MAX_CALL_FDS + 1):
+                    meta = codec.Metadata(fds=codec.MAX_CALL_FDS)
+                    frame = codec.encode(codec.Request(id=rid, method="Test.Hold", params={}, meta=meta))
+                    send_with_fds(sock, frame, [source] * codec.MAX_CALL_FDS)
+                return _events_until_close(sock)
+
+        with trio.fail_after(10):
+            events = await in_thread(hog)
+            await trio.testing.wait_all_tasks_blocked()
+        assert [e.method for e in events] == ["$error"] and "held at once" in events[0].params[1]
+        assert open_fds() - before == set()  # the held calls ended with the connection and closed theirs
+        nursery.cancel_scope.cancel()
