@@ -242,18 +242,23 @@ class TaskManager:
                 exited_at=exit_["exited_at"])), 0)
             return {"id": cid, **exit_}
         task.deleting = True
+        steps = _Steps(f"delete {namespace}/{cid}")
         try:
             shim = task.shim
             published = shim.waiter(cid, TOPIC_TASK_DELETE)
             result = await shim.call("Task.Delete", {"id": cid, "exec_id": ""}, timeout=self.call_timeout)
+            steps("shim Task.Delete")
             with trio.move_on_after(DELETE_EVENT_WAIT):
                 await published.wait()  # the pump publishes /tasks/delete before we let the shim go
+            steps("/tasks/delete published")
         finally:
             task.deleting = False
         await self.ask(Forget(task=task))
         with trio.CancelScope(shield=True):
             await self._release(task, shutdown=True)
+            steps("shim released")
             await self._teardown(task)
+            steps("network and bundle removed")
         return {"id": cid, "pid": int(result.get("pid", 0)), "exit_status": int(result.get("exit_status", 0)),
                 "exited_at": int(result.get("exited_at", 0))}
 
