@@ -24,7 +24,7 @@ from wire import errdefs, filters, identifiers
 from . import shimcmd
 from .manager import CreateTask, RuntimeSettings, TaskManager
 from .zygote import ZygoteKeeper, Zygotes
-from .table import TaskTable
+from .table import DEAD, TaskTable
 
 
 @attrs.frozen(kw_only=True)
@@ -257,18 +257,25 @@ class TasksService(Service):
         task = await self.manager.get(ctx.namespace, req.container_id)
         if task.exit is not None:
             return {"exit_status": task.exit["exit_status"], "exited_at": task.exit["exited_at"]}
+        if task.state == DEAD and not req.exec_id:
+            # the shim died and its burial is under way: the burial reports the exit
+            return await self._buried_exit(task, errdefs.NotFound(f"task {task.id!r}: its shim is gone"))
         try:
             result = await self.manager.shim_call(task, "Task.Wait", {"id": req.container_id,
                                                                       "exec_id": req.exec_id},
                                                   timeout=max(ctx.remaining(), 0.1))
-        except errdefs.Unavailable:
-            if req.exec_id:
+        except (errdefs.Unavailable, errdefs.NotFound) as exc:
+            # the shim died during the wait (unavailable), or was found dead just before it (not found)
+            if req.exec_id or (isinstance(exc, errdefs.NotFound) and task.state != DEAD):
                 raise
-            exit_ = await self.manager.wait_buried(task)  # the shim died: its burial reports the exit
-            if exit_ is None:
-                raise
-            return {"exit_status": exit_["exit_status"], "exited_at": exit_["exited_at"]}
+            return await self._buried_exit(task, exc)
         return {"exit_status": int(result.get("exit_status", 0)), "exited_at": int(result.get("exited_at", 0))}
+
+    async def _buried_exit(self, task, error: errdefs.DockyardError) -> dict:
+        exit_ = await self.manager.wait_buried(task)
+        if exit_ is None:
+            raise error
+        return {"exit_status": exit_["exit_status"], "exited_at": exit_["exited_at"]}
 
 
 # -- plugins --------------------------------------------------------------------------
