@@ -33,6 +33,7 @@ $(BIN)/python:
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[test]' --config-settings editable_mode=compat
+	$(BIN)/python -m compileall -q actors cli oci shim wire >/dev/null  # as an installed copy has it
 	touch $@
 
 venv: $(VENV)/.installed
