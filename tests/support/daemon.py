@@ -53,7 +53,11 @@ class Daemon:
         )
         log.close()
         if wait:
-            self.wait_ready(timeout)
+            try:
+                self.wait_ready(timeout)
+            except BaseException:  # a daemon that never came up must not outlive the test
+                self.kill9()
+                raise
         return self
 
     def wait_ready(self, timeout: float = 20.0) -> None:
