@@ -226,16 +226,21 @@ def _ready(ready_fd: int) -> None:
     os.close(ready_fd)
 
 
-def _serve(listener: socket.socket, flags: dict, bundle: str, group: str, path: str, ready) -> None:
-    """Become the shim server on ``listener``; ``ready()`` once set up, then serve until shut down."""
+def detach_stdio(log_path: str) -> None:
+    """A detached process's stdio: stdin and stdout on /dev/null, stderr appended to ``log_path``; cwd /."""
     devnull = os.open(os.devnull, os.O_RDWR)
-    log = os.open(os.path.join(bundle, "shim.log"), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    log = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
     os.dup2(devnull, 0)
     os.dup2(devnull, 1)
     os.dup2(log, 2)
     os.close(devnull)
     os.close(log)
     os.chdir("/")
+
+
+def _serve(listener: socket.socket, flags: dict, bundle: str, group: str, path: str, ready) -> None:
+    """Become the shim server on ``listener``; ``ready()`` once set up, then serve until shut down."""
+    detach_stdio(os.path.join(bundle, "shim.log"))
     from .title import set_title
 
     set_title(f"dockyard-shim-runc-v1 {flags['namespace']}/{group} {flags['address']}")

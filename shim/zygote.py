@@ -108,14 +108,7 @@ def boot(flags: dict) -> None:
 
 
 def _serve(listener: socket.socket, flags: dict, path: str, workdir: str, ready_fd: int) -> None:
-    devnull = os.open(os.devnull, os.O_RDWR)
-    log = os.open(os.path.join(workdir, LOG_NAME), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-    os.dup2(devnull, 0)
-    os.dup2(devnull, 1)
-    os.dup2(log, 2)
-    os.close(devnull)
-    os.close(log)
-    os.chdir("/")
+    shim.detach_stdio(os.path.join(workdir, LOG_NAME))
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     _preload()
