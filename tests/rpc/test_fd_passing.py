@@ -3,6 +3,7 @@ and a client that lies about them or floods them loses only its own connection."
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import socket
@@ -56,6 +57,19 @@ def in_thread(fn):
     return trio.to_thread.run_sync(fn)
 
 
+@contextlib.asynccontextmanager
+async def served(tmp_path):
+    """A server on ``<tmp>/rpc.sock``; on the way out, every descriptor it received is closed again."""
+    path = str(tmp_path / "rpc.sock")
+    async with trio.open_nursery() as nursery:
+        server = await serve(path, nursery)
+        before = open_fds()
+        yield path, server
+        await trio.testing.wait_all_tasks_blocked()
+        assert open_fds() - before == set()  # the server closed its copies
+        nursery.cancel_scope.cancel()
+
+
 @pytest.fixture
 def source(tmp_path):
     path = tmp_path / "source"
@@ -66,10 +80,7 @@ def source(tmp_path):
 
 
 async def test_a_passed_descriptor_reaches_the_handler_close_on_exec_and_is_closed_after(tmp_path, source):
-    path = str(tmp_path / "rpc.sock")
-    async with trio.open_nursery() as nursery:
-        await serve(path, nursery)
-        before = open_fds()
+    async with served(tmp_path) as (path, _server):
 
         def call():
             with Client(path, timeout=5) as c:
@@ -77,17 +88,11 @@ async def test_a_passed_descriptor_reaches_the_handler_close_on_exec_and_is_clos
 
         with trio.fail_after(10):
             results = await in_thread(call)
-            await trio.testing.wait_all_tasks_blocked()
         assert results == [{"data": b"passed bytes", "cloexec": True, "count": 1}] * 2
-        assert open_fds() - before == set()  # the server closed its copies
-        nursery.cancel_scope.cancel()
 
 
 async def test_a_missing_index_is_invalid_argument_and_the_descriptors_are_still_closed(tmp_path, source):
-    path = str(tmp_path / "rpc.sock")
-    async with trio.open_nursery() as nursery:
-        await serve(path, nursery)
-        before = open_fds()
+    async with served(tmp_path) as (path, _server):
 
         def call():
             with Client(path, timeout=5) as c:
@@ -95,16 +100,10 @@ async def test_a_missing_index_is_invalid_argument_and_the_descriptors_are_still
 
         with trio.fail_after(10), pytest.raises(errdefs.InvalidArgument, match="descriptor 1 was not passed"):
             await in_thread(call)
-        await trio.testing.wait_all_tasks_blocked()
-        assert open_fds() - before == set()
-        nursery.cancel_scope.cancel()
 
 
 async def test_descriptors_for_an_unknown_method_are_closed(tmp_path, source):
-    path = str(tmp_path / "rpc.sock")
-    async with trio.open_nursery() as nursery:
-        await serve(path, nursery)
-        before = open_fds()
+    async with served(tmp_path) as (path, _server):
 
         def call():
             with Client(path, timeout=5) as c:
@@ -112,9 +111,6 @@ async def test_descriptors_for_an_unknown_method_are_closed(tmp_path, source):
 
         with trio.fail_after(10), pytest.raises(errdefs.NotImplemented_):
             await in_thread(call)
-        await trio.testing.wait_all_tasks_blocked()
-        assert open_fds() - before == set()
-        nursery.cancel_scope.cancel()
 
 
 def _raw(path: str):
@@ -133,9 +129,7 @@ def _events_until_close(sock) -> list:
 
 
 async def test_a_request_that_declares_descriptors_it_did_not_send_breaks_only_its_connection(tmp_path):
-    path = str(tmp_path / "rpc.sock")
-    async with trio.open_nursery() as nursery:
-        server = await serve(path, nursery)
+    async with served(tmp_path) as (path, server):
 
         def lie():
             with _raw(path) as sock:
@@ -148,14 +142,10 @@ async def test_a_request_that_declares_descriptors_it_did_not_send_breaks_only_i
         assert [e.method for e in events] == ["$error"]
         assert "declares 2 descriptors, 0 arrived" in events[0].params[1]
         assert server.stats.protocol_errors == 1
-        nursery.cancel_scope.cancel()
 
 
 async def test_unclaimed_descriptors_beyond_the_limit_break_the_connection_and_are_closed(tmp_path, source):
-    path = str(tmp_path / "rpc.sock")
-    async with trio.open_nursery() as nursery:
-        await serve(path, nursery)
-        before = open_fds()
+    async with served(tmp_path) as (path, _server):
 
         def flood():
             with _raw(path) as sock:
@@ -165,17 +155,11 @@ async def test_unclaimed_descriptors_beyond_the_limit_break_the_connection_and_a
 
         with trio.fail_after(10):
             events = await in_thread(flood)
-            await trio.testing.wait_all_tasks_blocked()
         assert len(events) == 1 and "descriptors held at once" in events[0].params[1]
-        assert open_fds() - before == set()
-        nursery.cancel_scope.cancel()
 
 
 async def test_too_many_descriptors_at_once_are_refused_and_closed(tmp_path, source):
-    path = str(tmp_path / "rpc.sock")
-    async with trio.open_nursery() as nursery:
-        await serve(path, nursery)
-        before = open_fds()
+    async with served(tmp_path) as (path, _server):
 
         def flood():
             with _raw(path) as sock:
@@ -184,10 +168,7 @@ async def test_too_many_descriptors_at_once_are_refused_and_closed(tmp_path, sou
 
         with trio.fail_after(10):
             events = await in_thread(flood)
-            await trio.testing.wait_all_tasks_blocked()
         assert len(events) == 1 and "descriptors" in events[0].params[1]
-        assert open_fds() - before == set()
-        nursery.cancel_scope.cancel()
 
 
 def test_send_with_fds_sends_the_whole_frame(source):
@@ -210,10 +191,7 @@ def test_send_with_fds_sends_the_whole_frame(source):
 
 
 async def test_descriptors_owned_by_running_calls_count_against_the_limit(tmp_path, source):
-    path = str(tmp_path / "rpc.sock")
-    async with trio.open_nursery() as nursery:
-        await serve(path, nursery)
-        before = open_fds()
+    async with served(tmp_path) as (path, _server):
 
         def hog():
             with _raw(path) as sock:
@@ -225,7 +203,4 @@ async def test_descriptors_owned_by_running_calls_count_against_the_limit(tmp_pa
 
         with trio.fail_after(10):
             events = await in_thread(hog)
-            await trio.testing.wait_all_tasks_blocked()
         assert [e.method for e in events] == ["$error"] and "held at once" in events[0].params[1]
-        assert open_fds() - before == set()  # the held calls ended with the connection and closed theirs
-        nursery.cancel_scope.cancel()
