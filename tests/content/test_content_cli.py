@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import pty
 import subprocess
 
 import pytest
@@ -13,6 +12,7 @@ from cli.args import parse_labels
 from cli.commands.content import human_duration, human_size
 from cli.commands.leases import parse_go_duration
 from tests.support.daemon import BIN, Daemon
+from tests.support.processes import run_with_stderr_on_a_terminal
 from wire import errdefs
 
 ROOT_LABEL = "containerd.io/gc.root"
@@ -91,26 +91,9 @@ def test_ingest_twice_is_success_and_resumes_a_known_digest(d):
 
 def test_progress_bar_only_on_a_terminal(d):
     data = os.urandom(5 << 20)
-    primary, secondary = pty.openpty()
-    try:
-        env = {**os.environ, "DOCKYARD_ADDRESS": d.address, "DOCKYARD_NAMESPACE": "cli4"}
-        proc = subprocess.run([str(BIN / "dockyard"), "content", "ingest", "tty"], input=data, env=env,
-                              stdout=subprocess.PIPE, stderr=secondary, timeout=60)
-        os.close(secondary)
-        secondary = -1
-        shown = b""
-        while True:
-            try:
-                chunk = os.read(primary, 4096)
-            except OSError:
-                break
-            if not chunk:
-                break
-            shown += chunk
-    finally:
-        os.close(primary)
-        if secondary >= 0:
-            os.close(secondary)
+    env = {**os.environ, "DOCKYARD_ADDRESS": d.address, "DOCKYARD_NAMESPACE": "cli4"}
+    proc, shown = run_with_stderr_on_a_terminal([str(BIN / "dockyard"), "content", "ingest", "tty"], input=data,
+                                                env=env, timeout=60)
     assert proc.returncode == 0 and proc.stdout == b""
     assert b"tty: " in shown and b"5.243MB" in shown
     quiet = d.cli("-n", "cli4", "content", "ingest", "pipe", input=data)  # stderr is a pipe here

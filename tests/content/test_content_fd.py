@@ -16,6 +16,7 @@ import pytest
 from actors.content import filesource
 from tests.content.namespaced_helpers import sha256
 from tests.support.daemon import BIN, Daemon
+from tests.support.processes import run_with_stderr_on_a_terminal
 from wire import errdefs
 
 MiB = 1 << 20
@@ -213,32 +214,13 @@ def test_kill9_mid_copy_leaves_an_ingest_the_cli_resumes(make_daemon, tmp_path):
 
 
 def test_cli_progress_bar_for_a_passed_file_only_on_a_terminal(d, tmp_path):
-    import pty
-
     data = os.urandom(5 << 20)
     path = tmp_path / "blob"
     path.write_bytes(data)
-    primary, secondary = pty.openpty()
-    try:
-        env = {**os.environ, "DOCKYARD_ADDRESS": d.address, "DOCKYARD_NAMESPACE": "fd7"}
-        with open(path, "rb") as stdin:
-            proc = subprocess.run([str(BIN / "dockyard"), "content", "ingest", "tty"], stdin=stdin, env=env,
-                                  stdout=subprocess.PIPE, stderr=secondary, timeout=60)
-        os.close(secondary)
-        secondary = -1
-        shown = b""
-        while True:
-            try:
-                chunk = os.read(primary, 4096)
-            except OSError:
-                break
-            if not chunk:
-                break
-            shown += chunk
-    finally:
-        os.close(primary)
-        if secondary >= 0:
-            os.close(secondary)
+    env = {**os.environ, "DOCKYARD_ADDRESS": d.address, "DOCKYARD_NAMESPACE": "fd7"}
+    with open(path, "rb") as stdin:
+        proc, shown = run_with_stderr_on_a_terminal([str(BIN / "dockyard"), "content", "ingest", "tty"],
+                                                    stdin=stdin, env=env, timeout=60)
     assert proc.returncode == 0 and proc.stdout == b""
     assert b"tty: [" in shown and b"5.243MB/5.243MB" in shown  # the size is known from the file
     quiet = ingest_cli(d, "fd7", path, "pipe")  # stderr is a pipe here

@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from tests.support.processes import run_with_stderr_on_a_terminal
 from tests.transfer.image_builder import TestImage, docker_archive, layer, oci_archive, read_layout
 
 NAME = "docker.io/library/t:1"
@@ -87,31 +88,12 @@ def test_export_to_file_and_stdout(daemon, image, archive_file, tmp_path):
 
 def test_import_shows_progress_on_a_terminal(daemon, image, archive_file):
     import os
-    import pty
-    import subprocess
     import sys
     from pathlib import Path
 
-    master, slave = pty.openpty()
     env = {**os.environ, "DOCKYARD_ADDRESS": daemon.address, "DOCKYARD_NAMESPACE": daemon.namespace}
-    try:
-        proc = subprocess.run([str(Path(sys.executable).parent / "dockyard"), "images", "import", str(archive_file)],
-                              stdout=subprocess.PIPE, stderr=slave, env=env, timeout=60)
-        os.close(slave)
-        slave = -1
-        shown = b""
-        while True:
-            try:
-                chunk = os.read(master, 65536)
-            except OSError:
-                break
-            if not chunk:
-                break
-            shown += chunk
-    finally:
-        if slave >= 0:
-            os.close(slave)
-        os.close(master)
+    proc, shown = run_with_stderr_on_a_terminal(
+        [str(Path(sys.executable).parent / "dockyard"), "images", "import", str(archive_file)], env=env, timeout=60)
     assert proc.returncode == 0
     assert b"importing: " in shown and b"B" in shown
     for desc in image.layers:
