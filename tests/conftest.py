@@ -5,8 +5,14 @@ from __future__ import annotations
 import subprocess
 
 import pytest
+from hypothesis import settings
 
 from tests.support.daemon import Daemon
+
+# Performance is measured in bench/, never in tests: no per-example deadline (a loaded CI machine
+# stalled one round trip of a codec property for 1.2 s, and hypothesis calls that a failure).
+settings.register_profile("dockyard", deadline=None)
+settings.load_profile("dockyard")
 
 
 @pytest.fixture
