@@ -16,8 +16,9 @@ turn: start it in ``self.nursery`` and send the result back to yourself.
 
 from __future__ import annotations
 
+import contextlib
 import math
-from typing import Any, Callable, ClassVar
+from typing import Any, Callable, ClassVar, Iterator
 
 import attrs
 import trio
@@ -30,6 +31,18 @@ def collapse(exc: BaseException) -> BaseException:
     while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
         exc = exc.exceptions[0]
     return exc
+
+
+@contextlib.contextmanager
+def single_errors() -> Iterator[None]:
+    """Let a single error leave a nursery as itself, not wrapped in a group (callers act on its kind)."""
+    try:
+        yield
+    except BaseExceptionGroup as group:
+        real = collapse(group)
+        if real is group:
+            raise
+        raise real from None
 
 
 def handles(*message_types: type) -> Callable:
@@ -203,13 +216,8 @@ async def run_actor(
 ) -> None:
     """Run ``actor`` on ``mailbox`` until cancelled or crashed."""
     try:
-        try:
+        with single_errors():
             await _actor_loop(actor, mailbox, task_status)
-        except BaseExceptionGroup as group:
-            real = collapse(group)
-            if real is group:
-                raise
-            raise real from None
     finally:
         with trio.CancelScope(shield=True) as scope:
             scope.deadline = trio.current_time() + actor.stop_timeout if math.isfinite(actor.stop_timeout) else math.inf

@@ -26,7 +26,7 @@ from typing import Any, Callable
 import attrs
 import trio
 
-from .actor import Actor, ActorRef, Mailbox, collapse, run_actor
+from .actor import Actor, ActorRef, Mailbox, run_actor, single_errors
 
 log = logging.getLogger("dockyard.supervisor")
 
@@ -109,18 +109,14 @@ class Supervisor:
     async def run(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
         """Start the initial children in order, then supervise until cancelled."""
         try:
-            async with trio.open_nursery() as nursery:
-                self._nursery = nursery
-                self.running = True
-                for spec in self._initial:
-                    await self._start(self._add(spec))
-                task_status.started()
-                await self._supervise()
-        except BaseExceptionGroup as group:
-            real = collapse(group)
-            if real is group:
-                raise
-            raise real from None
+            with single_errors():
+                async with trio.open_nursery() as nursery:
+                    self._nursery = nursery
+                    self.running = True
+                    for spec in self._initial:
+                        await self._start(self._add(spec))
+                    task_status.started()
+                    await self._supervise()
         finally:
             self.running = False
             for child in self._children:

@@ -18,7 +18,7 @@ from typing import Any, AsyncIterator
 import attrs
 import trio
 
-from actors.core.actor import collapse
+from actors.core.actor import single_errors
 from wire import codec, errdefs
 
 
@@ -167,13 +167,10 @@ async def open_client(address: str, *, namespace: str | None = None,
         except (FileNotFoundError, ConnectionRefusedError) as exc:
             raise errdefs.Unavailable(f"{address}: {exc.strerror or exc}") from None
     client = Client(stream, namespace=namespace, max_frame_size=max_frame_size)
-    try:
+    with single_errors():  # the body's own error comes out as itself: callers act on its kind
         async with stream, trio.open_nursery() as nursery:
             nursery.start_soon(client._reader)
             try:
                 yield client
             finally:
                 nursery.cancel_scope.cancel()
-    except BaseExceptionGroup as group:
-        # The body's own error comes out as itself (callers act on its kind), not in a group.
-        raise collapse(group) from None

@@ -26,7 +26,7 @@ import attrs
 import trio
 
 from actors.core import Actor
-from actors.core.actor import collapse
+from actors.core.actor import single_errors
 from actors.rpc.client import open_client
 from wire import errdefs
 
@@ -226,7 +226,7 @@ class ShimProxy(Actor):
 
         # One failing member (the stream) must surface as itself, not as a group: `_run`
         # tells a closed connection from a dead shim by the error's kind.
-        try:
+        with single_errors():
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(acker)
                 async for item in client.stream("Task.Events", {"after": shim.acked}):
@@ -247,8 +247,6 @@ class ShimProxy(Actor):
                     shim._notify(cid, item["topic"])
                     dirty.set()
                 nursery.cancel_scope.cancel()
-        except BaseExceptionGroup as group:
-            raise collapse(group) from None
         if ack_failed:
             raise ack_failed[0]
 
