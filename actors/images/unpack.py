@@ -126,7 +126,9 @@ class Unpacker:
         top = chain[-1] if chain else ""
         if top:
             key = gc_snapshot_label(self.snapshotter_name)
-            await self.content.update(ns, fs.manifest.config.digest, {key: top}, [f"labels.{key}"])
+            config = await self.content.info(ns, fs.manifest.config.digest)
+            if config.labels.get(key) != top:  # every `run` unpacks again: no write when nothing changes
+                await self.content.update(ns, fs.manifest.config.digest, {key: top}, [f"labels.{key}"])
         return fs
 
     async def is_unpacked(self, ns: str, manifest_desc: Descriptor) -> bool:
