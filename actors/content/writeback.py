@@ -11,16 +11,16 @@ no-op where the call is missing.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
+
+from actors.libc import libc
 
 SYNC_FILE_RANGE_WRITE = 2
 
 
 def _load():
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
         fn = libc.sync_file_range
-    except (OSError, AttributeError):
+    except AttributeError:
         return None
     fn.argtypes = [ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint]
     fn.restype = ctypes.c_int

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import errno
 import os
 
+from actors.libc import libc as _libc
 from wire.errdefs import (
     DockyardError,
     FailedPrecondition,
@@ -17,7 +17,6 @@ from wire.errdefs import (
     PermissionDenied,
 )
 
-_libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
 _libc.mount.argtypes = (
     ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p,
 )

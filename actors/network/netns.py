@@ -24,6 +24,7 @@ import socket
 import struct
 import threading
 
+from actors.libc import libc as _libc
 from actors.mount.options import MNT_DETACH, MS_BIND, MS_REC, MS_SHARED
 from actors.mount.syscall import SyscallError, sys_mount, sys_umount2, typed_error
 from wire import errdefs
@@ -34,7 +35,6 @@ SIOCSIFFLAGS = 0x8914
 IFF_UP = 0x1
 _IFREQ = struct.Struct("16sH22x")  # struct ifreq: name, then ifr_flags in the 24-byte union
 
-_libc = ctypes.CDLL(None, use_errno=True)  # libc, already loaded
 _libc.unshare.argtypes = (ctypes.c_int,)
 _libc.unshare.restype = ctypes.c_int
 
